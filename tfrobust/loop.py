@@ -1,0 +1,132 @@
+"""How training steps are driven: epochs, checkpoints and resume, TensorBoard scalars, progress, NaN guard."""
+
+import dataclasses
+import time
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfrobust import data as data_lib
+from tfrobust import sgd
+
+
+@dataclasses.dataclass
+class FitResult:
+  diverged: bool = False
+  divergence: Optional[dict] = None
+  history: list = dataclasses.field(default_factory=list)
+  train_s: float = 0.0
+  eval_s: float = 0.0
+  resumed_from_step: int = 0
+
+
+class CheckpointCorrupt(RuntimeError):
+  """Every checkpoint in the directory failed to load."""
+
+
+def make_checkpoint(trainer):
+  """The state that resume restores: weights, momentum buffers, step and the epoch's running sums."""
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  epoch_sums = tf.Variable(tf.zeros(4, tf.float64), trainable=False, name="epoch_sums")
+  ckpt = tf.train.Checkpoint(weights=[v.value for v in trainer.model.variables],
+                             momentum=trainer.momentum_buffers, step=step, epoch_sums=epoch_sums)
+  return ckpt, step, epoch_sums
+
+
+def restore_latest(ckpt, manager):
+  """Restores the newest readable checkpoint, falling back to older ones; returns its path or None."""
+  for path in reversed(manager.checkpoints):
+    try:
+      ckpt.restore(path).assert_existing_objects_matched()
+      return path
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+      logging.warning("checkpoint %s unreadable (%s); trying an older one", path, type(e).__name__)
+  if manager.checkpoints:
+    raise CheckpointCorrupt(f"no readable checkpoint in {manager.directory}")
+  return None
+
+
+def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True):
+  """Trains `trainer.model` on `dataset` as `config` says, resuming from `checkpoint_dir` if it holds a run."""
+  n = len(dataset.x_train)
+  spe = n // config.batch_size
+  total_steps = spe * config.epochs
+  lr_at = sgd.schedule_from_config(config, spe)
+
+  ckpt, step_var, epoch_sums = make_checkpoint(trainer)
+  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
+  result = FitResult()
+  if restore_latest(ckpt, manager):
+    result.resumed_from_step = int(step_var.numpy())
+    logging.info("resumed from step %d of %d", result.resumed_from_step, total_steps)
+  step = int(step_var.numpy())
+
+  stream = data_lib.training_stream(dataset.x_train, dataset.y_train, config.batch_size,
+                                    seed=config.seed, epochs=config.epochs, start_step=step)
+  iterator = iter(trainer.strategy.experimental_distribute_dataset(stream))
+  bar = None
+  epoch_start = time.perf_counter()
+  epoch_train_s = 0.0
+  while step < total_steps:
+    epoch = step // spe
+    if progress and bar is None:
+      bar = keras.utils.Progbar(spe, stateful_metrics=["loss", "accuracy"], verbose=1)
+      print(f"epoch {epoch + 1}/{config.epochs}")
+    num = min(config.steps_per_call, spe - step % spe)
+    if config.checkpoint_every_steps:
+      num = min(num, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
+    lrs = sgd.lr_vector(lr_at, step, num, config.steps_per_call)
+    t0 = time.perf_counter()
+    out = trainer.run_steps(iterator, lrs, num, momentum=config.momentum,
+                            weight_decay=config.weight_decay, nesterov=config.nesterov)
+    epoch_train_s += time.perf_counter() - t0
+    if out["first_nonfinite"] >= 0:
+      bad_step = step + int(out["first_nonfinite"])
+      result.diverged = True
+      result.divergence = {"step": bad_step, "epoch": bad_step // spe, "lr": lr_at(bad_step),
+                           "grad_norm": float(out["last_grad_norm"]), "weight_norm": trainer.weight_norm()}
+      logging.warning("loss became non-finite at step %d (lr %.4g, grad norm %s, weight norm %s): "
+                      "stopping, recorded as diverged", bad_step, lr_at(bad_step),
+                      result.divergence["grad_norm"], result.divergence["weight_norm"])
+      break
+    epoch_sums.assign_add([out["loss_sum"], out["correct"], num * config.batch_size, out["grad_norm_sum"]])
+    step += num
+    step_var.assign(step)
+    sums = epoch_sums.numpy()
+    if bar is not None:
+      bar.update(step % spe or spe, values=[("loss", sums[0] / sums[2]), ("accuracy", sums[1] / sums[2])])
+    if step % spe == 0:
+      record = _end_epoch(trainer, dataset, config, step // spe, sums, lr_at(step - 1),
+                          epoch_train_s, time.perf_counter() - epoch_start, spe, result, writer)
+      result.history.append(record)
+      epoch_sums.assign(tf.zeros(4, tf.float64))
+      manager.save(checkpoint_number=step)
+      bar = None
+      epoch_start = time.perf_counter()
+      epoch_train_s = 0.0
+    elif config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+      manager.save(checkpoint_number=step)
+  return result
+
+
+def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer):
+  t0 = time.perf_counter()
+  test_loss, test_acc = trainer.evaluate(dataset.x_test, dataset.y_test, config.eval_batch_size)
+  result.eval_s += time.perf_counter() - t0
+  result.train_s += train_s
+  images_per_s = sums[2] / max(train_s, 1e-9)
+  record = {"epoch": epoch, "train/loss": sums[0] / sums[2], "train/accuracy": sums[1] / sums[2],
+            "test/loss": test_loss, "test/accuracy": test_acc, "train/learning_rate": lr,
+            "train/grad_norm": sums[3] / spe, "train/images_per_s": images_per_s, "epoch_s": wall_s}
+  print(f"epoch {epoch}/{config.epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f} "
+        f"| test loss {test_loss:.4f} acc {test_acc:.4f} | lr {lr:.4g} | {images_per_s:,.0f} img/s", flush=True)
+  if writer is not None:
+    with writer.as_default(step=epoch):
+      for key, value in record.items():
+        if key != "epoch":
+          tf.summary.scalar(key, value)
+    writer.flush()
+  return record

@@ -1,0 +1,57 @@
+"""Train one network with SGD and measure it: `python -m tfrobust.main --batch_size=256 --lr=0.05`.
+
+Writes under --output_dir: result.json (atomic, at the end), flags.cfg (repeat with --flagfile),
+tensorboard/, checkpoints/ (the same --output_dir resumes), saved_model/.
+"""
+
+import importlib
+import os
+
+from absl import flags
+
+from tfrobust import cli
+from tfrobust import train_flags
+
+FLAGS = flags.FLAGS
+train_flags.define_flags()
+flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
+                    "resumes the run, and a directory holding other hyperparameters is refused.")
+_EVALUATOR_FLAGS = []
+for _name in ("robustness", "hessian"):
+  try:
+    _module = importlib.import_module(f"tfrobust.{_name}_flags")
+  except ImportError:  # evaluator not installed in this build
+    continue
+  _module.define_flags()
+  _EVALUATOR_FLAGS.append((_name, _module))
+
+
+def experiment_from_flags():
+  from tfrobust.config import ExperimentConfig
+  sections = {name: module.config_from_flags(FLAGS, FLAGS.dataset) for name, module in _EVALUATOR_FLAGS}
+  return ExperimentConfig(train=train_flags.train_config_from_flags(FLAGS), **sections)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  experiment = experiment_from_flags()
+  experiment.train.validate()
+  from tfrobust import distribute
+  strategy = distribute.make_strategy(FLAGS.num_cpu_devices)
+  from tfrobust import pipeline
+  output_dir = FLAGS.output_dir or train_flags.default_output_dir()
+  result = pipeline.run_experiment(experiment, output_dir, strategy=strategy,
+                                   extra={"flags": FLAGS.flags_into_string()})
+  if distribute.is_chief(strategy):
+    with open(os.path.join(output_dir, "flags.cfg.tmp"), "w") as f:
+      f.write(FLAGS.flags_into_string())
+    os.replace(os.path.join(output_dir, "flags.cfg.tmp"), os.path.join(output_dir, "flags.cfg"))
+  m = result["metrics"]
+  status = "DIVERGED" if result["diverged"] else "done"
+  print(f"{status}: test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f} -> "
+        f"{os.path.join(output_dir, 'result.json')}")
+
+
+if __name__ == "__main__":
+  cli.run_main(main)
