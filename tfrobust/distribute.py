@@ -17,6 +17,14 @@ def split_cpu(num_devices):
       cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
 
 
+def cpu_mirrored(num_devices):
+  """MirroredStrategy over logical CPUs. Its default all-reduce (collective ops) mismatches the order of
+  synchronized-BatchNorm and gradient collectives between replicas in TF 2.21; reducing to one device
+  has no such ordering."""
+  return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_devices)],
+                                        cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 def _num_tf_config_workers():
   cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
   return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
@@ -28,7 +36,7 @@ def make_strategy(num_cpu_devices=0):
     return tf.distribute.MultiWorkerMirroredStrategy()
   if num_cpu_devices > 1:
     split_cpu(num_cpu_devices)
-    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_cpu_devices)])
+    return cpu_mirrored(num_cpu_devices)
   gpus = tf.config.list_physical_devices("GPU")
   if len(gpus) > 1:
     return tf.distribute.MirroredStrategy()

@@ -11,6 +11,7 @@ from absl import logging
 
 from tfrobust import data as data_lib
 from tfrobust import sgd
+from tfrobust.errors import UsageError
 
 
 @dataclasses.dataclass
@@ -23,8 +24,8 @@ class FitResult:
   resumed_from_step: int = 0
 
 
-class CheckpointCorrupt(RuntimeError):
-  """Every checkpoint in the directory failed to load."""
+class CheckpointCorrupt(UsageError):
+  """Every checkpoint in the directory failed to load (reported as one line, exit 2)."""
 
 
 def make_checkpoint(trainer):
@@ -45,7 +46,8 @@ def restore_latest(ckpt, manager):
     except (tf.errors.OpError, ValueError, AssertionError) as e:
       logging.warning("checkpoint %s unreadable (%s); trying an older one", path, type(e).__name__)
   if manager.checkpoints:
-    raise CheckpointCorrupt(f"no readable checkpoint in {manager.directory}")
+    raise CheckpointCorrupt(f"--output_dir: no readable checkpoint in {manager.directory}; "
+                            "delete that directory to start the run again")
   return None
 
 

@@ -35,7 +35,9 @@ class Trainer:
       self.momentum_buffers = [
           tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name="momentum")
           for v in self.model.trainable_variables]
-    self._grad_fn = tf.function(self._loss_and_grads, jit_compile=jit_compile)
+    # A nested tf.function is only worth it for XLA; it also breaks synchronized BatchNorm (a merge_call).
+    self._grad_fn = (tf.function(self._loss_and_grads, jit_compile=True) if jit_compile
+                     else self._loss_and_grads)
     self.train_steps = tf.function(self._train_steps)
     self.evaluate_batch = tf.function(self._evaluate_batch, reduce_retracing=True)
 

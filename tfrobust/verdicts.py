@@ -224,7 +224,7 @@ def _pct(x):
 
 def rule_text(kind, *, margin, min_seeds=MIN_SEEDS, pct=True):
   """The verdict rule, in words, exactly as `decide` applies it."""
-  m = f"{_pct(margin)} points" if pct else f"{margin:g}"
+  m = (f"{_pct(margin)} point" + ("" if _pct(margin) == "1" else "s")) if pct else f"{margin:g}"
   few = f"; inconclusive whenever fewer than {min_seeds} seeds give a value"
   if kind == "decrease":
     return (f"supported if the whole 95% CI is below 0; not supported if the CI excludes every drop of "
@@ -360,10 +360,10 @@ def evaluate(points: Sequence[Point], *, level=0.95, acc_margin=ACC_MARGIN, eig_
       continue
     low, high = pair
     fixed, ratio, diff = c3_values(points, metric, low=low, high=high)
-    note = (f"μ={high:g} minus μ={low:g}, averaged over B; fixed_lr: {_fmt_est(mean_ci(fixed, level=level))}, "
-            f"constant_ratio: {_fmt_est(mean_ci(ratio, level=level))} points")
+    note = (f"{name} accuracy, μ={high:g} minus μ={low:g} averaged over B: fixed_lr "
+            f"{_fmt_est(mean_ci(fixed, level=level))}, constant_ratio {_fmt_est(mean_ci(ratio, level=level))}")
     c3.append(_component(f"C3.{metric}",
-                         f"|momentum effect on {name} accuracy| at fixed_lr minus at constant_ratio",
+                         f"size of the momentum effect on {name} accuracy, fixed_lr minus constant_ratio",
                          "both", "points", diff, "positive", momentum_margin, note=note, **kw))
   return [
       Claim("C1", "At a fixed η, larger B gives worse generalization and adversarial robustness and a larger "

@@ -1,0 +1,100 @@
+"""`python -m tfrobust.hessian`: the Hessian section for a SavedModel trained elsewhere.
+
+  python -m tfrobust.hessian --saved_model=runs/x/saved_model --dataset=digits --hessian_top_k=3 \
+      [--hessian_trace --hessian_density --output=DIR]
+  python -m tfrobust.hessian --saved_model=DIR --npz=data.npz   # arrays x [N, H, W, C] in [0, 1], y [N]
+
+Writes DIR/hessian.json (and hessian_density.png) when --output is given, and prints the section (without the
+density arrays) as JSON. Bad input: one line on stderr, exit status 2.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from tfrobust import hessian_flags
+from tfrobust.errors import UsageError
+
+flags.DEFINE_string("saved_model", None, "SavedModel directory (tfrobust.export format: images in [0, 1] "
+                    "-> logits, variables reachable).")
+flags.DEFINE_string("dataset", None, "Dataset whose training set the Hessian is measured on (digits, "
+                    "mnist5k or a tfds name on disk).")
+flags.DEFINE_string("data_dir", None, "tfds data directory.")
+flags.DEFINE_string("npz", None, "Instead of --dataset: a .npz with arrays x (images, [0, 1] or uint8) and "
+                    "y (int labels).")
+flags.DEFINE_string("output", None, "Directory for hessian.json and hessian_density.png.")
+hessian_flags.define_flags()
+flags.FLAGS.set_default("hessian_top_k", 1)
+FLAGS = flags.FLAGS
+
+
+def _load_npz(path):
+  from tfrobust.data import Dataset
+  try:
+    arrays = np.load(path)
+    x, y = arrays["x"], arrays["y"]
+  except (OSError, ValueError, KeyError) as e:
+    raise UsageError(f"--npz={path}: not a readable .npz with arrays x and y ({type(e).__name__})") from None
+  x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or not len(x):
+    raise UsageError(f"--npz={path}: x must be [N, H, W, C] and y [N] with the same N > 0")
+  if x.min() < 0 or x.max() > 1:
+    raise UsageError(f"--npz={path}: pixel values must be on the [0, 1] scale (or uint8)")
+  y = y.astype(np.int64)
+  return Dataset("npz", x, y, x[:0], y[:0], int(y.max()) + 1)
+
+
+def _load(model_dir):
+  from tfrobust import data, export
+  model = export.LoadedModel(model_dir)
+  if (FLAGS.dataset is None) == (FLAGS.npz is None):
+    raise UsageError("--dataset / --npz: give exactly one of them")
+  dataset = _load_npz(FLAGS.npz) if FLAGS.npz else data.load_dataset(FLAGS.dataset, FLAGS.data_dir)
+  if tuple(model.input_shape[1:]) != tuple(dataset.input_shape):
+    raise UsageError(f"--saved_model={model_dir}: takes images {tuple(model.input_shape[1:])}, the data has "
+                     f"{tuple(dataset.input_shape)}")
+  if not model.trainable_variables:
+    raise UsageError(f"--saved_model={model_dir}: its variables are not reachable, cannot differentiate")
+  return model, dataset
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS.saved_model:
+    raise UsageError("--saved_model: required")
+  from tfrobust import distribute, hessian
+  config = hessian_flags.config_from_flags(FLAGS, FLAGS.dataset or "npz")
+  if config is None:
+    raise UsageError("--hessian_top_k=0: must be >= 1")
+  model, dataset = _load(FLAGS.saved_model)
+  if FLAGS.output:
+    os.makedirs(FLAGS.output, exist_ok=True)
+  section = hessian.run_section(model, dataset, config, strategy=distribute.make_strategy(),
+                                output_dir=FLAGS.output, writer=None, progress=True)
+  if FLAGS.output:
+    with open(os.path.join(FLAGS.output, "hessian.json"), "w") as f:
+      json.dump(section, f, indent=1)
+  brief = {k: v for k, v in section["hessian"].items() if k != "density"}
+  print(json.dumps({"hessian": brief}, indent=1))
+
+
+def _main_with_usage_errors(argv):
+  try:
+    main(argv)
+  except UsageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run():
+  app.run(_main_with_usage_errors)
+
+
+if __name__ == "__main__":
+  run()
