@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 _DPI = 100
 
@@ -81,6 +82,9 @@ def eigenvalue_vs_batch(eig, path):
     if bs:
       _log2_x(ax, bs)
       ax.set_yscale("log")
+      ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+      ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+      ax.tick_params(axis="y", which="minor", labelsize=7)
       ax.legend(fontsize=8)
     ax.set_ylabel("top Hessian eigenvalue (training loss)", fontsize=9)
     ax.set_title(regime, fontsize=10)
@@ -88,12 +92,13 @@ def eigenvalue_vs_batch(eig, path):
   return _save(fig, path)
 
 
-def adversarial_vs_eps(curves, path, *, regime):
-  """One figure per regime. Rows: momenta; columns: attack × norm; one line per batch size.
+def adversarial_vs_eps(curves, path, *, regime, mark=None):
+  """One figure per regime. Rows: momenta; columns: attack × norm (PGD first); one line per batch size.
 
-  curves: {(attack, norm): {momentum: {B: [(eps, Estimate)]}}}, ε on the [0, 1] pixel scale.
+  curves: {(attack, norm): {momentum: {B: [(eps, Estimate)]}}}, ε on the [0, 1] pixel scale; mark = (attack,
+  norm, ε): the report's adversarial accuracy, drawn as a dashed line in that panel.
   """
-  attacks = sorted(curves)
+  attacks = sorted(curves, key=lambda k: (k[0] != "pgd", k[1] != "inf", k))
   momenta = sorted({m for a in attacks for m in curves[a]})
   all_b = sorted({b for a in attacks for m in curves[a] for b in curves[a][m]})
   cmap = plt.get_cmap("viridis")
@@ -107,6 +112,8 @@ def adversarial_vs_eps(curves, path, *, regime):
         if rows:
           _errorbar(ax, [e for e, _ in rows], [est for _, est in rows], scale=100.0, label=f"B={b}",
                     color=color[b])
+      if mark is not None and mark[:2] == (attack, norm):
+        ax.axvline(mark[2], color="gray", ls="--", lw=0.8)
       norm_name = "L∞" if norm == "inf" else f"L{norm}"
       ax.set_title(f"{regime}, μ={mom:g}: {attack.upper()} {norm_name}", fontsize=10)
       ax.set_xlabel("ε (pixel scale [0, 1])")

@@ -247,9 +247,10 @@ def make_figures(trials, points, choice, regimes, out_dir):
       curves = adv_curves(trials, r)
       if curves:
         name = f"adversarial_vs_eps_{re.sub(r'[^A-Za-z0-9_]', '_', r)}.png"
-        figures.adversarial_vs_eps(curves, os.path.join(out_dir, name), regime=r)
+        figures.adversarial_vs_eps(curves, os.path.join(out_dir, name), regime=r,
+                                   mark=(choice.attack, choice.norm, choice.eps))
         figs.append((name, f"{r}: adversarial accuracy vs ε, one line per batch size (ε = 0 is clean "
-                     "accuracy); mean ± 95% t-interval over seeds."))
+                     "accuracy; dashed: the report's ε); mean ± 95% t-interval over seeds."))
   eig = {r: verdicts.summarize(points, r, "eig") for r in regimes}
   if any(any(v) for v in eig.values()):
     figures.eigenvalue_vs_batch(eig, os.path.join(out_dir, "top_eigenvalue_vs_batch.png"))
@@ -399,7 +400,7 @@ def build_document(trials, sweep, choice, claims, figs, regimes, notes, sweep_di
           ("ul", rules)]
   c3 = [c.note for c in claims[2].components if c.note]
   if c3:
-    doc += [("p", "C3 momentum effects (mean [95% CI], points): " + "; ".join(c3) + ".")]
+    doc += [("p", "C3 momentum effects, mean [95% CI] in points: " + "; ".join(c3) + ".")]
   doc += [("h", 2, "Setting"), ("ul", _setting_lines(trials, sweep, choice)),
           ("table", ["regime", "B", "η used", "μ", "usable", "diverged", "failed"], _grid_rows(trials, regimes)),
           ("h", 2, "Figures")]
@@ -521,7 +522,7 @@ def main(argv=None):
       raise UsageError("--sweep_dir: required (the sweep directory that holds results.jsonl)")
     path = write_report(fv.sweep_dir)
   except (UsageError, flags.Error) as e:
-    print(f"error: {e}", file=sys.stderr)
+    print(f"error: {(str(e).splitlines() or ['?'])[0]}", file=sys.stderr)
     return 2
   print(f"report: {path}")
   return 0
