@@ -5,6 +5,26 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's C++ INFO lines drown the progress output
 
+
+def _import_tensorflow_quietly():
+  """Imports TensorFlow with file descriptor 2 closed for the moment: TF 2.21's C++ start-up lines
+  (oneDNN, absl::InitializeLog) ignore TF_CPP_MIN_LOG_LEVEL and would turn a one-line error into five.
+  No op runs here: logical CPU devices and collective ops must be configured before the first one."""
+  if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+    return
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    import tensorflow  # noqa: F401
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
 from absl import app
 from absl import flags
 from absl import logging

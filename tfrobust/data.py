@@ -61,24 +61,39 @@ def load_mnist5k():
 def load_tfds(name, data_dir=None):
   """A tfds image-classification set already on disk (no download is attempted)."""
   import tensorflow_datasets as tfds
+  from absl import logging
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # tfds warns about missing folders before we say it in one line
+  try:
+    return _load_tfds(tfds, name, data_dir)
+  finally:
+    logging.set_verbosity(verbosity)
+
+
+def _load_tfds(tfds, name, data_dir):
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except Exception as e:  # tfds raises several types for unknown names.
     raise UsageError(f"--dataset={name}: not an embedded dataset ({', '.join(EMBEDDED)}) "
                      f"nor a known tfds dataset ({type(e).__name__})") from None
   try:
-    splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, as_supervised=True,
-                       batch_size=-1, download=False)
+    splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, as_supervised=True, download=False)
   except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
     raise UsageError(f"--dataset={name}: not found under --data_dir={data_dir or builder.data_dir}; "
                      "download it first (tfds build " + name + ") — this tool never downloads") from None
-  (x_tr, y_tr), (x_te, y_te) = [tfds.as_numpy(s) for s in splits]
+  # Batched reads concatenated (batch_size=-1 aborts in TF 2.21 on generator-backed splits, e.g. mock_data).
+  (x_tr, y_tr), (x_te, y_te) = [_to_arrays(tfds, s) for s in splits]
   num_classes = builder.info.features["label"].num_classes
   def scale(x):
     x = np.asarray(x)
     return (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
   return Dataset(name, scale(x_tr), np.asarray(y_tr, np.int64), scale(x_te),
                  np.asarray(y_te, np.int64), int(num_classes))
+
+
+def _to_arrays(tfds, split):
+  xs, ys = zip(*tfds.as_numpy(split.batch(4096)))
+  return np.concatenate(xs), np.concatenate(ys)
 
 
 def load_dataset(name, data_dir=None):

@@ -43,7 +43,7 @@ def restore_latest(ckpt, manager):
     try:
       ckpt.restore(path).assert_existing_objects_matched()
       return path
-    except (tf.errors.OpError, ValueError, AssertionError) as e:
+    except Exception as e:  # noqa: BLE001 - truncated files raise IndexError, DataLossError, ValueError, ...
       logging.warning("checkpoint %s unreadable (%s); trying an older one", path, type(e).__name__)
   if manager.checkpoints:
     raise CheckpointCorrupt(f"--output_dir: no readable checkpoint in {manager.directory}; "

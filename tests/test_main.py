@@ -1,0 +1,110 @@
+"""`python -m tfrobust.main` end to end: accuracy, result.json, TensorBoard, export, bad input."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_module
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("run") / "demo")
+  proc = run_module("tfrobust.main", "--batch_size=256", "--lr=0.05", f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out, proc
+
+
+def test_default_run_reaches_90_percent_on_digits(default_run):
+  out, proc = default_run
+  result = json.load(open(os.path.join(out, "result.json")))
+  assert result["metrics"]["test_accuracy"] >= 0.9
+  assert result["diverged"] is False
+  assert result["hparams"]["batch_size"] == 256 and result["hparams"]["lr"] == 0.05
+  for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+    assert np.isfinite(result["metrics"][key])
+  assert {"train_s", "total_s"} <= set(result["timings"])
+  assert "tensorflow" in json.dumps(result["versions"]) and "keras" in result["versions"]
+  assert len(result["history"]) == result["hparams"]["epochs"]
+  # one progress line per epoch, with images/s
+  assert proc.stdout.count("img/s") == result["hparams"]["epochs"]
+
+
+def test_flags_file_repeats_the_run(default_run):
+  out, _ = default_run
+  text = open(os.path.join(out, "flags.cfg")).read()
+  assert "--batch_size=256" in text and "--lr=0.05" in text
+
+
+def test_tensorboard_has_scalars_and_hparams(default_run):
+  out, _ = default_run
+  from tensorboard.backend.event_processing import event_accumulator
+  files = glob.glob(os.path.join(out, "tensorboard", "events.*"))
+  assert files
+  acc = event_accumulator.EventAccumulator(os.path.join(out, "tensorboard"), size_guidance={"tensors": 0})
+  acc.Reload()
+  tags = set(acc.Tags()["tensors"])
+  for tag in ("train/loss", "train/accuracy", "test/loss", "test/accuracy", "train/learning_rate",
+              "train/grad_norm", "train/images_per_s", "_hparams_/session_start_info"):
+    assert tag in tags, tag
+
+
+def test_export_reproduces_test_accuracy_exactly(default_run):
+  out, _ = default_run
+  import tensorflow as tf
+  from tfrobust import data
+  result = json.load(open(os.path.join(out, "result.json")))
+  loaded = tf.saved_model.load(os.path.join(out, "saved_model"))
+  sig = loaded.signatures["serving_default"]
+  (name, spec), = sig.structured_input_signature[1].items()
+  assert name == "images" and spec.shape.as_list() == [None, 8, 8, 1]
+  assert set(sig.structured_outputs) == {"logits", "probabilities"}
+  ds = data.load_digits()
+  outputs = sig(images=tf.constant(ds.x_test))
+  acc = float(np.mean(np.argmax(outputs["logits"].numpy(), -1) == ds.y_test))
+  assert acc == result["metrics"]["test_accuracy"]
+  np.testing.assert_allclose(outputs["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def test_rerun_of_finished_run_does_nothing(default_run):
+  out, _ = default_run
+  before = os.path.getmtime(os.path.join(out, "result.json"))
+  proc = run_module("tfrobust.main", "--batch_size=256", "--lr=0.05", f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert os.path.getmtime(os.path.join(out, "result.json")) == before
+
+
+_BAD = [
+    (["--lr=0"], "--lr"), (["--lr=-1"], "--lr"), (["--lr=nan"], "--lr"), (["--batch_size=0"], "--batch_size"),
+    (["--batch_size=5000"], "--batch_size"), (["--epochs=0"], "--epochs"), (["--momentum=1"], "--momentum"),
+    (["--momentum=-0.1"], "--momentum"), (["--weight_decay=-1"], "--weight_decay"),
+    (["--dataset=nosuchset"], "--dataset"), (["--model=nosuchmodel"], "--model"),
+    (["--lr_schedule=wavy"], "--lr_schedule"), (["--lr_scaling=cubic"], "--lr_scaling"),
+    (["--dataset=cifar10", "--data_dir=/nonexistent"], "--dataset"),
+    (["--flagfile=/nonexistent/flags.cfg"], "flags.cfg"),
+]
+
+
+@pytest.mark.parametrize("args,flag", _BAD, ids=[" ".join(a) for a, _ in _BAD])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, flag):
+  out = tmp_path / "out"
+  extra = [] if flag == "--epochs" else ["--epochs=1"]
+  proc = run_module("tfrobust.main", *args, f"--output_dir={out}", *extra)
+  lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert len(lines) == 1 and flag in lines[0], lines
+  assert "Traceback" not in proc.stderr
+  assert not out.exists()
+
+
+def test_output_dir_with_other_hparams_is_refused(default_run):
+  out, _ = default_run
+  before = sorted(os.listdir(out))
+  proc = run_module("tfrobust.main", "--batch_size=128", f"--output_dir={out}")
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 2 and len(lines) == 1 and "different hyperparameters" in lines[0], proc.stderr
+  assert "batch_size" in lines[0]
+  assert sorted(os.listdir(out)) == before
