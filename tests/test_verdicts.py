@@ -99,7 +99,8 @@ def test_decide_needs_two_seeds_and_a_measurement():
 
 def test_combine():
   S, N, I, M, D = v.SUPPORTED, v.NOT_SUPPORTED, v.INCONCLUSIVE, v.NOT_MEASURED, v.DESCRIPTIVE
-  assert v.combine([S, S, M, D]) == S
+  assert v.combine([S, S, D]) == S
+  assert v.combine([S, S, M, D]) == I  # an unmeasured component (robustness, curvature) never lets a claim pass
   assert v.combine([S, I]) == I
   assert v.combine([S, N, I]) == N
   assert v.combine([M, D]) == I

@@ -102,7 +102,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       bar.update(step % spe or spe, values=[("loss", sums[0] / sums[2]), ("accuracy", sums[1] / sums[2])])
     if step % spe == 0:
       record = _end_epoch(trainer, dataset, config, step // spe, sums, lr_at(step - 1),
-                          epoch_train_s, time.perf_counter() - epoch_start, spe, result, writer)
+                          epoch_train_s, time.perf_counter() - epoch_start, spe, result, writer, progress)
       result.history.append(record)
       epoch_sums.assign(tf.zeros(4, tf.float64))
       manager.save(checkpoint_number=step)
@@ -114,7 +114,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
   return result
 
 
-def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer):
+def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer, progress):
   t0 = time.perf_counter()
   test_loss, test_acc = trainer.evaluate(dataset.x_test, dataset.y_test, config.eval_batch_size)
   result.eval_s += time.perf_counter() - t0
@@ -123,8 +123,9 @@ def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, 
   record = {"epoch": epoch, "train/loss": sums[0] / sums[2], "train/accuracy": sums[1] / sums[2],
             "test/loss": test_loss, "test/accuracy": test_acc, "train/learning_rate": lr,
             "train/grad_norm": sums[3] / spe, "train/images_per_s": images_per_s, "epoch_s": wall_s}
-  print(f"epoch {epoch}/{config.epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f} "
-        f"| test loss {test_loss:.4f} acc {test_acc:.4f} | lr {lr:.4g} | {images_per_s:,.0f} img/s", flush=True)
+  if progress:
+    print(f"epoch {epoch}/{config.epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f} "
+          f"| test loss {test_loss:.4f} acc {test_acc:.4f} | lr {lr:.4g} | {images_per_s:,.0f} img/s", flush=True)
   if writer is not None:
     with writer.as_default(step=epoch):
       for key, value in record.items():

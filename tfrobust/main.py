@@ -4,38 +4,24 @@ Writes under --output_dir: result.json (atomic, at the end), flags.cfg (repeat w
 tensorboard/, checkpoints/ (the same --output_dir resumes), saved_model/.
 """
 
-import importlib
 import os
 
 from absl import flags
 
 from tfrobust import cli
+from tfrobust import experiment_flags
 from tfrobust import train_flags
 
 FLAGS = flags.FLAGS
-train_flags.define_flags()
+experiment_flags.define_flags()
 flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
                     "resumes the run, and a directory holding other hyperparameters is refused.")
-_EVALUATOR_FLAGS = []
-for _name in ("robustness", "hessian"):
-  try:
-    _module = importlib.import_module(f"tfrobust.{_name}_flags")
-  except ImportError:  # evaluator not installed in this build
-    continue
-  _module.define_flags()
-  _EVALUATOR_FLAGS.append((_name, _module))
-
-
-def experiment_from_flags():
-  from tfrobust.config import ExperimentConfig
-  sections = {name: module.config_from_flags(FLAGS, FLAGS.dataset) for name, module in _EVALUATOR_FLAGS}
-  return ExperimentConfig(train=train_flags.train_config_from_flags(FLAGS), **sections)
 
 
 def main(argv):
   if len(argv) > 1:
     raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  experiment = experiment_from_flags()
+  experiment = experiment_flags.experiment_from_flags(FLAGS)
   experiment.train.validate()
   from tfrobust import distribute
   strategy = distribute.make_strategy(FLAGS.num_cpu_devices)

@@ -79,10 +79,11 @@ def _write_hparams_summary(writer, hparams, trial_id):
 
 
 def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache=None, progress=True,
-                   extra=None):
+                   extra=None, tensorboard_hparams=None):
   """Runs (or resumes, or finds finished) the run `experiment` in `output_dir`; returns the result dict.
 
   Bad input raises UsageError before anything is written. `dataset` may be passed to skip loading it again.
+  `tensorboard_hparams` adds columns to the HParams dashboard (a sweep's regime) without entering hparams.json.
   """
   t_start = time.perf_counter()
   cfg = experiment.train.validate()
@@ -113,7 +114,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   build_s = time.perf_counter() - t0
   writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
   if fresh:
-    _write_hparams_summary(writer, hparams, trial_id=os.path.basename(os.path.normpath(output_dir)))
+    _write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
+                           trial_id=os.path.basename(os.path.normpath(output_dir)))
   fit = loop.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, "checkpoints"),
                  writer=writer, progress=progress)
 

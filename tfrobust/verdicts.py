@@ -269,18 +269,17 @@ def decide(kind, est: Optional[Estimate], *, margin, min_seeds=MIN_SEEDS):
   raise ValueError(kind)
 
 
-OVERALL_RULE = ("A claim is supported when every measured component is supported, not supported when any "
-                "component is not supported, and inconclusive otherwise (descriptive rows do not vote).")
+OVERALL_RULE = ("A claim is supported when every component is measured and supported, not supported when any "
+                "component is not supported, and inconclusive otherwise, so a claim about robustness is never "
+                "supported by clean accuracy alone (descriptive rows do not vote).")
 
 
 def combine(verdicts):
   """The claim's verdict from its components' verdicts (see OVERALL_RULE)."""
-  judged = [v for v in verdicts if v not in (NOT_MEASURED, DESCRIPTIVE)]
-  if not judged:
-    return INCONCLUSIVE
+  judged = [v for v in verdicts if v != DESCRIPTIVE]
   if NOT_SUPPORTED in judged:
     return NOT_SUPPORTED
-  return SUPPORTED if all(v == SUPPORTED for v in judged) else INCONCLUSIVE
+  return SUPPORTED if judged and all(v == SUPPORTED for v in judged) else INCONCLUSIVE
 
 
 @dataclasses.dataclass(frozen=True)

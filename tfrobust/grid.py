@@ -1,0 +1,89 @@
+"""The study's grid: regimes × batch sizes × momenta × seeds, and the training config of each point.
+
+No TensorFlow here: the grid is validated (one-line errors) before anything heavy is imported.
+Regimes (STUDY.md): `fixed_lr` keeps η at every B; `constant_ratio` keeps η/B fixed (η·B/B₀, Goyal et al.,
+Jastrzebski et al.); `sqrt` scales η by √(B/B₀) (Hoffer et al.). B₀ and η are the run flags --base_batch_size, --lr.
+"""
+
+import dataclasses
+import itertools
+import math
+from typing import Tuple
+
+from tfrobust.errors import UsageError
+
+REGIMES = {"fixed_lr": "none", "constant_ratio": "linear", "sqrt": "sqrt"}  # regime -> --lr_scaling
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+  """One trial of the study."""
+  regime: str
+  batch_size: int
+  momentum: float
+  seed: int
+
+  @property
+  def key(self):
+    """Stable name of the point: its trial directory and its `trial_id` in results.jsonl."""
+    return f"{self.regime}-b{self.batch_size}-m{self.momentum:g}-s{self.seed}"
+
+  def train_config(self, base):
+    """The base TrainConfig with this point's B, μ, seed and the regime's learning-rate scaling."""
+    return dataclasses.replace(base, batch_size=self.batch_size, momentum=self.momentum, seed=self.seed,
+                               lr_scaling=REGIMES[self.regime])
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+  regimes: Tuple[str, ...]
+  batch_sizes: Tuple[int, ...]
+  momenta: Tuple[float, ...]
+  seeds: Tuple[int, ...]
+
+  def validate(self, *, num_train_examples=None, num_replicas=1):
+    for flag, values in (("regimes", self.regimes), ("batch_sizes", self.batch_sizes),
+                         ("momenta", self.momenta), ("seeds", self.seeds)):
+      shown = ",".join(map(str, values))
+      if not values:
+        raise UsageError(f"--{flag}={shown}: give at least one value")
+      if len(set(values)) != len(values):
+        raise UsageError(f"--{flag}={shown}: a value is repeated; each grid point must appear once")
+    unknown = [r for r in self.regimes if r not in REGIMES]
+    if unknown:
+      raise UsageError(f"--regimes={','.join(self.regimes)}: unknown regime {unknown[0]!r}; "
+                       f"choose from {', '.join(REGIMES)}")
+    for b in self.batch_sizes:
+      if b <= 0:
+        raise UsageError(f"--batch_sizes={','.join(map(str, self.batch_sizes))}: {b} must be > 0")
+      if num_train_examples is not None and b > num_train_examples:
+        raise UsageError(f"--batch_sizes: {b} is larger than the training set ({num_train_examples} examples)")
+      if b % num_replicas:
+        raise UsageError(f"--batch_sizes: {b} is not divisible by the {num_replicas} replicas")
+    for m in self.momenta:
+      if not (math.isfinite(m) and 0 <= m < 1):
+        raise UsageError(f"--momenta={','.join(map(str, self.momenta))}: {m} must be in [0, 1)")
+    return self
+
+  def points(self):
+    """Every point once, in the order keras-tuner's oracle enumerates them."""
+    return [Point(r, b, m, s) for r, b, m, s in
+            itertools.product(self.regimes, self.batch_sizes, self.momenta, self.seeds)]
+
+  def as_dict(self):
+    return {"regimes": list(self.regimes), "batch_sizes": list(self.batch_sizes),
+            "momenta": list(self.momenta), "seeds": list(self.seeds)}
+
+
+def parse_ints(flag, values):
+  try:
+    return tuple(int(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--{flag}={','.join(values)}: integers expected") from None
+
+
+def parse_floats(flag, values):
+  try:
+    return tuple(float(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--{flag}={','.join(values)}: numbers expected") from None

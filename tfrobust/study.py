@@ -1,0 +1,363 @@
+"""The study as a keras-tuner search: every grid point trained, evaluated and appended to results.jsonl.
+
+Usable from Python (`run_study(grid, experiment, sweep_dir)`) as well as from `tfrobust.sweep`.
+Layout of a sweep directory:
+  sweep.json      the grid and the base run settings (a directory holding another grid is refused)
+  results.jsonl   one line per finished point: result.json plus trial_id (the point's key), regime, status
+  trials/KEY/     each point's run directory (checkpoints, tensorboard, saved_model, result.json)
+  tuner/          keras-tuner's own oracle and trial state (what resume and distribution go through)
+  events.*        the HParams dashboard's configuration: every hyperparameter and metric registered
+  report/         written at the end by tfrobust.report
+
+Resume is keras-tuner's reload of its oracle plus results.jsonl: a point already in results.jsonl is never
+trained again (its metrics are handed back to the oracle), an interrupted point resumes from its checkpoints.
+
+keras-tuner 1.4.8 problems met here, and what this module does:
+- GridSearchOracle keeps its enumeration cursor (`_ordered_ids`, `_populate_next`) out of its saved state, so a
+  reloaded GridSearch fails with KeyError or stops early (keras-team/keras-tuner#1055). `GridOracle` below
+  derives the next point from the oracle's own saved state instead: the first grid point whose values are not
+  in `_tried_so_far`; interrupted trials come back through keras-tuner's retry queue.
+- In distributed mode the chief exits only when every worker has asked for a trial after the grid is exhausted
+  and none is running (#254, #344); a killed worker's trial stays "running" on the chief. Recovery: start a
+  worker again with the same KERASTUNER_TUNER_ID — the chief hands it the same trial, which resumes from its
+  checkpoint (tests/test_sweep.py). Trials can be skipped or uneven (#596): after the search every process
+  checks results.jsonl against the grid and runs (worker/local) or reports (chief) what is missing.
+- Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment so
+  that polling does not take the CPU from training (#990 is the 5-minute RPC timeout of such workers).
+- An exception in a trial would count towards keras-tuner's `max_consecutive_failed_trials` and stop the
+  search; run_trial records it in results.jsonl (status "failed", the error) and the search goes on.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import itertools
+import json
+import math
+import os
+import time
+import traceback
+
+from absl import logging
+
+from tfrobust import results
+from tfrobust.errors import UsageError
+from tfrobust.grid import Grid, Point
+
+RESULTS_FILE = "results.jsonl"
+SWEEP_FILE = "sweep.json"
+OBJECTIVE = "test_accuracy"
+STUDY_METRICS = (("final/test_accuracy", "clean test accuracy"),
+                 ("study/adv_accuracy", "adversarial accuracy at report_eps"),
+                 ("study/top_eigenvalue", "top Hessian eigenvalue"),
+                 ("final/train_loss", "train loss"))
+
+
+# ---------------------------------------------------------------------------------------- results.jsonl
+
+def read_results(sweep_dir):
+  """The lines of results.jsonl by trial_id (a torn last line from a crash is skipped, not fatal)."""
+  path = os.path.join(sweep_dir, RESULTS_FILE)
+  done = {}
+  if not os.path.exists(path):
+    return done
+  with open(path) as f:
+    for line in f:
+      try:
+        obj = json.loads(line)
+      except json.JSONDecodeError:
+        logging.warning("%s: skipping an unreadable line (a crash while writing?)", path)
+        continue
+      done.setdefault(obj.get("trial_id"), obj)
+  return done
+
+
+@contextlib.contextmanager
+def _locked(sweep_dir):
+  """An exclusive lock on the sweep directory: workers sharing a file system append one at a time."""
+  with open(os.path.join(sweep_dir, ".lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def record(sweep_dir, line):
+  """Appends `line` unless its point is already recorded; returns the line that stands in the file."""
+  with _locked(sweep_dir):
+    existing = read_results(sweep_dir).get(line["trial_id"])
+    if existing is not None:
+      return existing
+    results.append_jsonl(os.path.join(sweep_dir, RESULTS_FILE), line)
+    return line
+
+
+def check_sweep_dir(sweep_dir, description):
+  """Writes sweep.json, or refuses a directory whose sweep.json describes another study."""
+  path = os.path.join(sweep_dir, SWEEP_FILE)
+  description = results._clean(description)
+  if os.path.exists(path):
+    previous = results.read_json(path)
+    fixed = {k: v for k, v in previous.items() if k != "report_eps"}
+    if fixed != {k: v for k, v in description.items() if k != "report_eps"}:
+      diff = sorted(k for k in set(previous) | set(description)
+                    if k != "report_eps" and previous.get(k) != description.get(k))
+      raise UsageError(f"--sweep_dir={sweep_dir}: holds a different study ({', '.join(diff)} differ); "
+                       "choose another directory")
+  os.makedirs(sweep_dir, exist_ok=True)
+  results.write_json(path, description)
+
+
+# ------------------------------------------------------------------------------------------- keras-tuner
+
+def _kt():
+  import keras_tuner
+  return keras_tuner
+
+
+def search_space(grid):
+  hp = _kt().HyperParameters()
+  hp.Choice("regime", list(grid.regimes))
+  hp.Choice("batch_size", list(grid.batch_sizes))
+  hp.Choice("momentum", list(grid.momenta))
+  hp.Choice("seed", list(grid.seeds))
+  return hp
+
+
+def make_oracle(grid):
+  kt = _kt()
+
+  class GridOracle(kt.Oracle):
+    """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055)."""
+
+    def populate_space(self, trial_id):
+      space = self.get_space().space
+      for values in itertools.product(*[hp.values for hp in space]):
+        candidate = {hp.name: v for hp, v in zip(space, values)}
+        if not self._duplicate(candidate):
+          return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": candidate}
+      if self.ongoing_trials:
+        return {"status": kt.engine.trial.TrialStatus.IDLE, "values": None}
+      return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+
+  return GridOracle(objective=kt.Objective(OBJECTIVE, "max"), max_trials=len(grid.points()),
+                    hyperparameters=search_space(grid), allow_new_entries=False, tune_new_entries=False,
+                    max_retries_per_trial=0, max_consecutive_failed_trials=len(grid.points()) + 1)
+
+
+def is_distributed():
+  return "KERASTUNER_ORACLE_IP" in os.environ
+
+
+def is_chief():
+  return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
+class Study:
+  """Runs grid points with shared data, strategy and compiled functions; records each in results.jsonl."""
+
+  def __init__(self, grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None,
+               progress=True, trial_progress=False):
+    from tfrobust import data as data_lib
+    from tfrobust import distribute
+    from tfrobust import pipeline
+    self.grid, self.experiment, self.sweep_dir = grid, experiment, sweep_dir
+    self.report_eps, self.progress, self.trial_progress = report_eps, progress, trial_progress
+    self._pipeline = pipeline
+    self._strategy = strategy
+    self._dataset = dataset
+    self._cache = pipeline.TrainerCache()
+    self._data_lib, self._distribute = data_lib, distribute
+    self.total = len(grid.points())
+
+  @property
+  def strategy(self):
+    if self._strategy is None:
+      self._strategy = self._distribute.make_strategy()
+    return self._strategy
+
+  @property
+  def dataset(self):
+    if self._dataset is None:
+      cfg = self.experiment.train
+      self._dataset = self._data_lib.load_dataset(cfg.dataset, cfg.data_dir)
+    return self._dataset
+
+  def run_point(self, point, tuner_trial_id=None):
+    """Trains and evaluates `point` (or finds it recorded); returns its results.jsonl line."""
+    existing = read_results(self.sweep_dir).get(point.key)
+    if existing is not None:
+      return existing
+    experiment = dataclasses.replace(self.experiment, train=point.train_config(self.experiment.train))
+    trial_dir = os.path.join(self.sweep_dir, "trials", point.key)
+    t0 = time.perf_counter()
+    try:
+      result = self._pipeline.run_experiment(
+          experiment, trial_dir, strategy=self.strategy, dataset=self.dataset, cache=self._cache,
+          progress=self.trial_progress, tensorboard_hparams={"regime": point.regime})
+      line = dict(result, status="ok")
+    except Exception as e:  # noqa: BLE001 - one failed point must not stop the study; recorded with its error
+      logging.error("trial %s failed: %s", point.key, e)
+      line = {"status": "failed", "error": traceback.format_exc(limit=8),
+              "hparams": point.train_config(self.experiment.train).hparams()}
+    line.update(trial_id=point.key, regime=point.regime, tuner_trial_id=tuner_trial_id,
+                wall_s=time.perf_counter() - t0)
+    line = record(self.sweep_dir, line)
+    if line.get("status") == "ok":
+      self._write_study_scalars(trial_dir, line)
+    self._say(point, line)
+    return line
+
+  def adversarial_accuracy(self, line):
+    """Accuracy under the preferred attack (PGD L∞ first) at the ε closest to report_eps, or None."""
+    entries = line.get("robustness") or []
+    for attack, norm in (("pgd", "inf"), ("pgd", "2"), ("fgsm", "inf"), ("fgsm", "2")):
+      same = [e for e in entries if e.get("attack") == attack and str(e.get("norm")) == norm]
+      if same:
+        target = self.report_eps if self.report_eps is not None else sorted(e["eps"] for e in same)[len(same) // 2]
+        return min(same, key=lambda e: abs(e["eps"] - target)).get("accuracy")
+    return None
+
+  def _write_study_scalars(self, trial_dir, line):
+    import tensorflow as tf
+    values = {"study/adv_accuracy": self.adversarial_accuracy(line),
+              "study/top_eigenvalue": ((line.get("hessian") or {}).get("top_eigenvalues") or [None])[0]}
+    writer = tf.summary.create_file_writer(os.path.join(trial_dir, "tensorboard"))
+    with writer.as_default(step=line["hparams"]["epochs"]):
+      for tag, value in values.items():
+        if value is not None:
+          tf.summary.scalar(tag, value)
+    writer.close()
+
+  def _say(self, point, line):
+    if not self.progress:
+      return
+    done = len(read_results(self.sweep_dir))
+    head = f"[{done}/{self.total}] {point.regime} B={point.batch_size} μ={point.momentum:g} seed={point.seed}"
+    if line.get("status") != "ok":
+      print(f"{head}: FAILED ({(line.get('error') or '').strip().splitlines()[-1][:160]})", flush=True)
+      return
+    parts = [f"clean {line['metrics']['test_accuracy']:.3f}"]
+    adv = self.adversarial_accuracy(line)
+    if adv is not None:
+      parts.append(f"adversarial {adv:.3f}")
+    eig = ((line.get("hessian") or {}).get("top_eigenvalues") or [None])[0]
+    if eig is not None:
+      parts.append(f"λmax {eig:.4g}")
+    if line.get("diverged"):
+      parts.append("DIVERGED")
+    print(f"{head}: {', '.join(parts)} ({line.get('wall_s', 0):.1f} s)", flush=True)
+
+  def missing(self):
+    done = read_results(self.sweep_dir)
+    return [p for p in self.grid.points() if p.key not in done]
+
+
+def make_tuner(study):
+  kt = _kt()
+
+  class StudyTuner(kt.engine.base_tuner.BaseTuner):
+    """run_trial trains one grid point through the single-run pipeline and returns its clean accuracy."""
+
+    def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
+      v = trial.hyperparameters.values
+      point = Point(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
+      line = study.run_point(point, tuner_trial_id=trial.trial_id)
+      accuracy = (line.get("metrics") or {}).get(OBJECTIVE)
+      return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
+
+    def on_search_begin(self):
+      self.save()  # so that a sweep killed during its first trial reloads this oracle
+
+    def pre_create_trial(self):
+      if is_distributed():
+        time.sleep(0.5)
+
+  return StudyTuner(oracle=make_oracle(study.grid), directory=study.sweep_dir, project_name="tuner",
+                    overwrite=False)
+
+
+def write_hparams_config(sweep_dir, grid, base_hparams):
+  """Registers every hyperparameter and metric at the sweep root, so that the HParams dashboard shows (and
+  sorts and filters by) all of them, not the few it picks by default."""
+  import tensorflow as tf
+  from tensorboard.plugins.hparams import api as hp
+  swept = {"regime": hp.Discrete(list(grid.regimes)), "batch_size": hp.Discrete(list(grid.batch_sizes)),
+           "momentum": hp.Discrete(list(grid.momenta)), "seed": hp.Discrete(list(grid.seeds))}
+  names = ["regime"] + [k for k in base_hparams]
+  hparams = [hp.HParam(name, swept.get(name)) for name in dict.fromkeys(names)]
+  metrics = [hp.Metric(tag, display_name=name) for tag, name in STUDY_METRICS]
+  writer = tf.summary.create_file_writer(sweep_dir)
+  with writer.as_default():
+    hp.hparams_config(hparams=hparams, metrics=metrics)
+  writer.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOutcome:
+  total: int
+  failed: list  # trial ids whose trial raised (recorded with the error)
+  missing: list  # trial ids not in results.jsonl at the end
+
+  @property
+  def complete(self):
+    return not self.failed and not self.missing
+
+
+def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None, progress=True,
+              trial_progress=False, report=True):
+  """Runs (or resumes) the whole study; a StudyOutcome (None on a distributed worker). Bad input raises
+  UsageError before anything is written."""
+  experiment.train.validate()
+  for section in (experiment.robustness, experiment.hessian):
+    if section is not None:
+      section.validate()
+  grid.validate()
+  description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
+                     epochs=experiment.train.epochs,
+                     robustness=_section_dict(experiment.robustness), hessian=_section_dict(experiment.hessian))
+  for key in ("batch_size", "momentum", "seed", "lr_scaling", "scaled_lr"):
+    description["base"].pop(key)
+  study = Study(grid, experiment, sweep_dir, strategy=strategy, dataset=dataset, report_eps=report_eps,
+                progress=progress, trial_progress=trial_progress)
+  if not is_distributed() or is_chief():
+    check_sweep_dir(sweep_dir, description)
+  if not is_chief():
+    grid.validate(num_train_examples=len(study.dataset.x_train),
+                  num_replicas=study.strategy.num_replicas_in_sync)
+  if not is_distributed() or is_chief():
+    write_hparams_config(sweep_dir, grid, experiment.train.hparams())
+  if progress and not is_chief():
+    left = len(study.missing())
+    print(f"study: {study.total} points, {study.total - left} already done, {left} to run -> {sweep_dir}",
+          flush=True)
+  tuner = make_tuner(study)
+  tuner.search(verbose=0)
+  if is_distributed() and not is_chief():
+    return  # the chief reports; a worker is done when the oracle has nothing left for it
+  missing = study.missing()
+  if missing and not is_distributed():  # keras-tuner skipped points (#596) or a reload lost them: run them here
+    logging.warning("keras-tuner left %d points; running them directly", len(missing))
+    for point in missing:
+      study.run_point(point)
+    missing = study.missing()
+  done = read_results(sweep_dir)
+  failed = sorted(k for k, line in done.items() if line.get("status") != "ok")
+  if missing:
+    print(f"study: {len(missing)} of {study.total} points missing (a worker stopped early?): "
+          f"{', '.join(p.key for p in missing[:5])}{' ...' if len(missing) > 5 else ''}", flush=True)
+  if report and done:
+    from tfrobust import report as report_lib
+    out = report_lib.write_report(sweep_dir)
+    if progress:
+      print(f"report: {out}", flush=True)
+  return StudyOutcome(total=study.total, failed=failed, missing=[p.key for p in missing])
+
+
+def _section_dict(section):
+  if section is None:
+    return None
+  if dataclasses.is_dataclass(section):
+    return dataclasses.asdict(section)
+  return repr(section)
