@@ -1,12 +1,14 @@
-# The README's two commands: `make demo` (run the main job on the embedded default dataset) and `make test`.
+# The README's two commands: `make demo` (the default study on the embedded digits data, with its report)
+# and `make test` (install everything from this project's files, then every test).
 # TF=cpu (default) installs tensorflow-cpu; TF=gpu installs tensorflow[and-cuda].
 PYTHON ?= python3
 TF ?= cpu
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF)
+DEMO_DIR ?= runs/digits_study
 
-.PHONY: demo test venv bench clean
+.PHONY: demo run test venv ops bench clean
 
 $(STAMP): setup.py requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +19,31 @@ $(STAMP): setup.py requirements-nodeps.txt
 
 venv: $(STAMP)
 
-demo: $(STAMP)
-	$(PY) -m tfrobust.main --batch_size=256 --lr=0.05 --output_dir=runs/demo
+# The fused custom op: pip's isolated build has no TensorFlow to compile against, so it is built here, after
+# the install. A missing compiler only means the pure-TF fallback is used.
+ops: $(STAMP)
+	-$(PY) -m tfrobust.ops.build
 
-test: $(STAMP)
+demo: $(STAMP) ops
+	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=$(DEMO_DIR)
+
+# One training run with the design card's command (no study).
+run: $(STAMP)
+	$(PY) -m tfrobust.main --batch_size=256 --lr=0.05
+
+# buildifier (the BUILD lint of tests/test_build.py) comes from npm where npm exists; the test skips otherwise.
+.tools/node_modules/@bazel/buildifier-linux_x64/buildifier:
+	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .tools @bazel/buildifier-linux_x64
+
+test: $(STAMP) ops .tools/node_modules/@bazel/buildifier-linux_x64/buildifier
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)
+bench: $(STAMP) ops
+	$(PY) -m pip install -q -e ".[$(TF),bench]"
 	$(PY) bench/train_throughput.py
+	$(PY) bench/attack_throughput.py
+	$(PY) bench/hessian.py
+	$(PY) bench/fused_step.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .tools build *.egg-info tfrobust/ops/*.so

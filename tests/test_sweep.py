@@ -146,3 +146,41 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
   ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in _lines(sweep)}
   assert len(set(ran_by.values())) == 4  # four distinct keras-tuner trials
   assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
+
+
+def test_killed_worker_restarted_with_its_id_finishes_its_trial(tmp_path):
+  """The documented recovery: the chief keeps a killed worker's trial 'running'; the same KERASTUNER_TUNER_ID
+  started again gets that trial back and resumes it from its checkpoint."""
+  sweep = str(tmp_path / "s")
+  args = ["--dataset=digits", "--model=mlp", "--epochs=12", "--momenta=0.9", "--seeds=0", "--regimes=fixed_lr",
+          "--batch_sizes=16,32", f"--sweep_dir={sweep}"]
+  port = _free_port()
+
+  def start(tuner_id):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, KERASTUNER_TUNER_ID=tuner_id,
+               KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
+    return subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+  chief = start("chief")
+  time.sleep(3)
+  worker = start("tuner0")
+  checkpoints = glob.glob(os.path.join(sweep, "trials", "*", "checkpoints", "checkpoint"))
+  deadline = time.time() + 240
+  while time.time() < deadline and not checkpoints:
+    time.sleep(0.05)
+    checkpoints = glob.glob(os.path.join(sweep, "trials", "*", "checkpoints", "checkpoint"))
+  worker.send_signal(signal.SIGKILL)  # after its first epoch's checkpoint, long before its trial ends
+  worker.wait()
+  assert not os.path.exists(os.path.join(sweep, "results.jsonl"))
+  restarted = start("tuner0")
+  try:
+    outputs = [p.communicate(timeout=300) for p in (restarted, chief)]
+  finally:
+    for p in (restarted, chief):
+      p.kill()
+  for p, (_, err) in zip((restarted, chief), outputs):
+    assert p.returncode == 0, err[-3000:]
+  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  assert sorted(lines) == ["fixed_lr-b16-m0.9-s0", "fixed_lr-b32-m0.9-s0"]
+  assert lines["fixed_lr-b16-m0.9-s0"]["resumed_from_step"] > 0  # the killed trial resumed, not restarted

@@ -1,0 +1,40 @@
+"""Every flag file under flags/ parses with the entry point it names and makes a valid configuration."""
+
+import glob
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+CHECK = r'''
+import sys
+from absl import flags
+from tfrobust import sweep, experiment_flags
+FLAGS = flags.FLAGS
+for path in sys.argv[1:]:
+  FLAGS.unparse_flags()
+  FLAGS(["prog", "--flagfile=" + path])
+  experiment = experiment_flags.experiment_from_flags(FLAGS)
+  experiment.train.validate()
+  for section in (experiment.robustness, experiment.hessian):
+    if section is not None:
+      section.validate()
+  if "_study" in path or "_paper" in path or "_yao" in path:
+    grid = sweep.grid_from_flags().validate()
+    print(path, "grid", len(grid.points()), "points", flush=True)
+  else:
+    print(path, "run", experiment.train.model, flush=True)
+'''
+
+
+def test_flag_files_parse_and_validate():
+  files = sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg")))
+  assert len(files) >= 6
+  proc = subprocess.run([sys.executable, "-c", CHECK, *[os.path.relpath(f, ROOT) for f in files]], cwd=ROOT,
+                        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = proc.stdout.strip().splitlines()
+  assert len(lines) == len(files)
+  assert "flags/digits_study.cfg grid 60 points" in lines
