@@ -85,20 +85,25 @@ auto Clip(const E& e, float lo, float hi) {
 template <typename T>
 void CpuRows(PgdNorm norm, const T* x, const T* x0, const T* g, T* out, int64_t begin,
              int64_t end, int64_t row, float eps, float step_size) {
+  if (norm == PgdNorm::kLinf) {
+    // Elementwise: the header's scalar step (the CUDA kernel's arithmetic), which g++ -O3 vectorizes.
+    // Eigen's sign() and NaN-propagating min/max here ran 4x slower than TensorFlow's separate ops.
+    for (int64_t i = begin * row, stop = end * row; i < stop; ++i) {
+      out[i] = static_cast<T>(LinfStep(static_cast<float>(x[i]), static_cast<float>(x0[i]),
+                                       static_cast<float>(g[i]), eps, step_size));
+    }
+    return;
+  }
+  // eta is kept in float (out may alias x and may be half precision); one buffer per shard, not per row.
+  Eigen::ArrayXf eta(row);
   for (int64_t b = begin; b < end; ++b) {
     const int64_t o = b * row;
     const auto xf = Row<T>(x + o, row).template cast<float>();
     const auto x0f = Row<T>(x0 + o, row).template cast<float>();
     const auto gf = Row<T>(g + o, row).template cast<float>();
     OutRow<T> out_row(out + o, row);
-    if (norm == PgdNorm::kLinf) {
-      const auto x1 = Clip(xf + step_size * gf.sign(), 0.f, 1.f);
-      out_row = Clip(x0f + Clip(x1 - x0f, -eps, eps), 0.f, 1.f).template cast<T>();
-      continue;
-    }
     const float grad_norm = SafeL2Norm(gf.square().sum());
-    // eta is kept in float (out may alias x and may be half precision).
-    const Eigen::ArrayXf eta = Clip(xf + step_size * (gf / grad_norm), 0.f, 1.f) - x0f;
+    eta = Clip(xf + step_size * (gf / grad_norm), 0.f, 1.f) - x0f;
     const float factor = L2ProjectFactor(eps, eta.square().sum());
     out_row = Clip(x0f + eta * factor, 0.f, 1.f).template cast<T>();
   }
