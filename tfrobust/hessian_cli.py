@@ -5,16 +5,17 @@
   python -m tfrobust.hessian --saved_model=DIR --npz=data.npz   # arrays x [N, H, W, C] in [0, 1], y [N]
 
 Writes DIR/hessian.json (and hessian_density.png) when --output is given, and prints the section (without the
-density arrays) as JSON. Bad input: one line on stderr, exit status 2.
+density arrays) as JSON. Bad input (checked before anything is written): one line on stderr, exit status 2,
+through tfrobust.cli.run_main.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from tfrobust import cli
 from tfrobust import hessian_flags
 from tfrobust.errors import UsageError
 
@@ -52,8 +53,6 @@ def _load_npz(path):
 def _load(model_dir):
   from tfrobust import data, export
   model = export.LoadedModel(model_dir)
-  if (FLAGS.dataset is None) == (FLAGS.npz is None):
-    raise UsageError("--dataset / --npz: give exactly one of them")
   dataset = _load_npz(FLAGS.npz) if FLAGS.npz else data.load_dataset(FLAGS.dataset, FLAGS.data_dir)
   if tuple(model.input_shape[1:]) != tuple(dataset.input_shape):
     raise UsageError(f"--saved_model={model_dir}: takes images {tuple(model.input_shape[1:])}, the data has "
@@ -66,13 +65,16 @@ def _load(model_dir):
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not FLAGS.saved_model:
-    raise UsageError("--saved_model: required")
-  from tfrobust import distribute, hessian
   config = hessian_flags.config_from_flags(FLAGS, FLAGS.dataset or "npz")
   if config is None:
     raise UsageError("--hessian_top_k=0: must be >= 1")
+  if not FLAGS.saved_model or not os.path.isdir(FLAGS.saved_model):
+    raise UsageError(f"--saved_model={FLAGS.saved_model}: required, a SavedModel directory")
+  if (FLAGS.dataset is None) == (FLAGS.npz is None):
+    raise UsageError("--dataset / --npz: give exactly one of them")
+  from tfrobust import distribute, hessian
   model, dataset = _load(FLAGS.saved_model)
+  config.validate_against(hessian.count_params(model), len(dataset.x_train))  # Before anything is written.
   if FLAGS.output:
     os.makedirs(FLAGS.output, exist_ok=True)
   section = hessian.run_section(model, dataset, config, strategy=distribute.make_strategy(),
@@ -84,16 +86,8 @@ def main(argv):
   print(json.dumps({"hessian": brief}, indent=1))
 
 
-def _main_with_usage_errors(argv):
-  try:
-    main(argv)
-  except UsageError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-
-
 def run():
-  app.run(_main_with_usage_errors)
+  cli.run_main(main)
 
 
 if __name__ == "__main__":
