@@ -1,0 +1,247 @@
+"""Adversarial accuracy of a trained classifier over an ε sweep (FGSM, PGD; L∞, L2) with its own sanity verdicts.
+
+Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm; `eps_255`
+is ε·255 (pixel levels). Accuracies are fractions in [0, 1]. The attacks themselves live in tfrobust/attacks.py.
+
+The config, its flags and the default ε grids live in tfrobust/robustness_flags.py (TF-free); docs/robustness.md
+explains the grids, the sanity checks and the cleverhans problems worked around.
+"""
+
+import dataclasses
+import os
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfrobust import attacks as attacks_lib
+from tfrobust.errors import UsageError
+# Defined there (TF-free, checked before anything runs), exported here.
+from tfrobust.robustness_flags import ATTACKS as _ATTACKS
+from tfrobust.robustness_flags import DEFAULT_EPS, NORMS as _NORMS, RobustnessConfig  # noqa: F401
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+  """Per-example results of one attack × norm over its ε grid: correct[i, n] for eps[i] and example n."""
+  attack: str
+  norm: str
+  eps: Tuple[float, ...]
+  step_sizes: Tuple[float, ...]
+  steps: int
+  restarts: int
+  correct: np.ndarray
+
+  @property
+  def name(self):
+    return curve_name(self.attack, self.norm)
+
+  @property
+  def accuracy(self):
+    return self.correct.mean(axis=1)
+
+  def entries(self):
+    """The result.json rows, one per ε."""
+    n = self.correct.shape[1]
+    return [{"attack": self.attack, "norm": self.norm, "eps": e, "eps_255": round(e * 255, 6), "steps": self.steps,
+             "step_size": s, "restarts": self.restarts, "accuracy": float(a), "examples": n}
+            for e, s, a in zip(self.eps, self.step_sizes, self.accuracy)]
+
+  def summary(self, clean_accuracy):
+    """Area under accuracy vs ε (trapezoid; units ε·accuracy) and its mean height over [0, ε_max]."""
+    acc, eps = self.accuracy, np.asarray(self.eps)
+    auc = float(np.sum((acc[1:] + acc[:-1]) / 2 * np.diff(eps)))
+    return {"auc": auc, "mean_accuracy": auc / eps[-1] if eps[-1] > 0 else float(acc[0]),
+            "eps_max": float(eps[-1]), "accuracy_at_eps_max": float(acc[-1]), "clean_accuracy": clean_accuracy}
+
+
+def curve_name(attack, norm):
+  """`pgd_linf`, `fgsm_l2`, ...: the key of result.json's summary and of TensorBoard's `adv/` scalars."""
+  return f"{attack}_{attacks_lib.NORM_NAMES[norm]}"
+
+
+def check_input_shape(model, shape):
+  """Raises UsageError when images of `shape` (H, W, C) cannot be fed to `model`."""
+  expected = tuple(model.input_shape)[1:]
+  if len(expected) != len(shape) or any(e is not None and e != s for e, s in zip(expected, shape)):
+    raise UsageError(f"images of shape {tuple(shape)} do not fit the model's input shape {expected}")
+
+
+def evaluate(model, x, y, config, *, strategy=None, progress=True):
+  """Accuracy on adversarial examples for every attack × norm × ε, its summary and its sanity checks.
+
+  model: a Keras model or tfrobust.export.LoadedModel mapping images in [0, 1] to logits (inference mode).
+  x: float32 images [N, H, W, C] in [0, 1]; y: integer labels [N]. All N examples are used.
+  strategy: a tf.distribute strategy; with several replicas each batch is split over them.
+  Returns {"robustness": [...], "robustness_summary": {...}, "robustness_checks": {...},
+  "robustness_config": {...}} (JSON-ready).
+  """
+  config.validate()
+  check_input_shape(model, x.shape[1:])
+  sweeper = attacks_lib.Sweeper(model, x, y, batch_size=config.batch_size, seed=config.seed, strategy=strategy,
+                                backend=config.backend)
+  plan = _plan(config, x.shape[1:])
+  tick = _progress(progress, sweeper.num_batches * (1 + sum(len(grid) for *_, grid in plan)))
+  clean = sweeper.run("probe", "inf", on_batch=tick)
+  curves = {key: _sweep(sweeper, config, attack, norm, grid, tick, **kw) for key, attack, norm, kw, grid in plan}
+  main = [c for (kind, _), c in curves.items() if kind in config.attacks]
+  clean_accuracy = float(clean["correct"].mean())
+  return {"robustness": [e for c in main for e in c.entries()],
+          "robustness_summary": {c.name: c.summary(clean_accuracy) for c in main},
+          "robustness_checks": sanity_checks(config, clean, curves),
+          "robustness_config": dict(config.hparams(), examples=len(x))}
+
+
+def _plan(config, input_shape):
+  """(key, attack, norm, options, grid) of every sweep: the attacks, the noise baseline, the deep-check PGDs."""
+  plan = []
+  for norm in config.norms:
+    grid = config.grid(norm, input_shape)
+    plan += [((attack, norm), attack, norm, {}, grid) for attack in config.attacks]
+    plan.append((("noise", norm), "noise", norm, {}, grid))
+    if config.deep_check:
+      more = {"steps": 2 * config.pgd_steps, "restarts": max(5, config.pgd_restarts)}
+      plan.append((("pgd_more", norm), "pgd", norm, more, grid))
+      plan.append((("pgd_margin", norm), "pgd", norm, {"loss": "margin"}, grid))
+  return plan
+
+
+def _sweep(sweeper, config, attack, norm, grid, on_batch, *, steps=None, restarts=None, loss="ce"):
+  steps = (steps or config.pgd_steps) if attack == "pgd" else 1
+  restarts = (restarts or config.pgd_restarts) if attack == "pgd" else 1
+  step_sizes = [config.step_size(e, steps) if attack == "pgd" else e for e in grid]
+  correct = [sweeper.run(attack, norm, eps=e, step_size=s, steps=steps, restarts=restarts, loss=loss,
+                         on_batch=on_batch)["correct"] for e, s in zip(grid, step_sizes)]
+  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, np.stack(correct))
+
+
+def _progress(progress, total):
+  """A callback advancing a Keras progress bar by one batch (the bar the training loop shows), or a no-op."""
+  if not progress:
+    return lambda: None
+  import keras
+  print(f"robustness: {total} attack batches")
+  bar, done = keras.utils.Progbar(total, unit_name="batch"), [0]
+
+  def tick():
+    done[0] += 1
+    bar.update(done[0])
+  return tick
+
+
+_SLACK = 1e-9  # Accuracies are k/N in floating point: a difference of exactly one tolerance passes.
+
+
+def sanity_checks(config, clean, curves):
+  """Named pass/fail verdicts with the numbers they rest on; each failure is also logged as a warning."""
+  tol, checks = config.tolerance, {}
+  main = {k: c for k, c in curves.items() if k[0] in config.attacks}
+  clean_accuracy = float(clean["correct"].mean())
+
+  differing = {c.name: int(np.sum(c.correct[0] != clean["correct"])) for c in main.values()}
+  checks["eps0_equals_clean"] = _verdict(
+      not any(differing.values()), f"clean accuracy {clean_accuracy:.4f}; examples whose ε = 0 result differs: "
+      f"{differing}", clean_accuracy=clean_accuracy, examples_differing=differing)
+
+  rises = {c.name: float(np.max(np.diff(c.accuracy), initial=0.0)) for c in main.values()}
+  checks["monotone_in_eps"] = _verdict(
+      max(rises.values()) <= tol + _SLACK, f"largest rise of accuracy between neighbouring ε {max(rises.values()):.4f} "
+      f"(tolerance {tol})", largest_rise=rises, tolerance=tol)
+
+  strongest = {norm: main[("pgd", norm)] if ("pgd", norm) in main else main[(config.attacks[0], norm)]
+               for norm in config.norms}
+  final = {c.name: float(c.accuracy[-1]) for c in strongest.values()}
+  checks["low_accuracy_at_max_eps"] = _verdict(
+      max(final.values()) <= config.max_eps_accuracy + _SLACK, f"accuracy at the largest ε {final} (threshold "
+      f"{config.max_eps_accuracy}); extend the grid if it is not ~0", accuracy=final,
+      threshold=config.max_eps_accuracy)
+
+  if "pgd" in config.attacks and "fgsm" in config.attacks:
+    excess, fgsm_only = {}, {}
+    for norm in config.norms:
+      p, f = main[("pgd", norm)], main[("fgsm", norm)]
+      excess[norm] = float(np.max(p.accuracy - f.accuracy))
+      fgsm_only[norm] = float(np.max(np.mean(p.correct & ~f.correct, axis=1)))
+    checks["pgd_not_weaker_than_fgsm"] = _verdict(
+        max(excess.values()) <= tol + _SLACK,
+        f"largest PGD − FGSM accuracy over ε {excess}; largest fraction of examples "
+        f"fooled by FGSM only {fgsm_only} (tolerance {tol})", largest_excess=excess,
+        fooled_by_fgsm_only=fgsm_only, tolerance=tol)
+
+  zero, tiny = float(clean["zero_grad"].mean()), float(clean["tiny_grad"].mean())
+  checks["zero_input_gradients"] = _verdict(
+      zero <= config.zero_grad_tolerance + _SLACK,
+      f"fraction of examples whose cross-entropy input gradient is exactly zero "
+      f"{zero:.4f} (tolerance {config.zero_grad_tolerance}; more hints at gradient masking); below 1e-6 in L2 norm "
+      f"{tiny:.4f}", fraction=zero, **{"fraction_below_1e-6": tiny}, tolerance=config.zero_grad_tolerance)
+
+  gaps = {}
+  for norm, attack in strongest.items():
+    gaps[attack.name] = float(np.min(curves[("noise", norm)].accuracy - attack.accuracy))
+  checks["noise_weaker_than_attack"] = _verdict(
+      min(gaps.values()) >= -tol - _SLACK,
+      f"smallest (random-noise − attack) accuracy over ε {gaps} (must be >= -{tol})",
+      smallest_gap=gaps, noise_accuracy={curve_name("noise", n): curves[("noise", n)].accuracy.tolist()
+                                         for n in config.norms}, tolerance=tol)
+
+  if config.deep_check:
+    dtol = config.deep_check_tolerance
+    for kind, what in (("pgd_more", "doubling the PGD steps and using >= 5 restarts"),
+                       ("pgd_margin", "the margin (CW) loss instead of cross-entropy")):
+      drop = {curve_name("pgd", n): float(np.max(main[("pgd", n)].accuracy - curves[(kind, n)].accuracy))
+              for n in config.norms}
+      checks[f"deep_{kind}"] = _verdict(
+          max(drop.values()) <= dtol + _SLACK,
+          f"largest accuracy drop from {what} {drop} (tolerance {dtol}; more means "
+          "PGD is not converged or gradients are masked)", largest_drop=drop, tolerance=dtol,
+          accuracy={n: curves[(kind, n)].accuracy.tolist() for n in config.norms})
+
+  for name, check in checks.items():
+    if not check["passed"]:
+      logging.warning("robustness check %s failed: %s", name, check["detail"])
+  return checks
+
+
+def _verdict(passed, detail, **numbers):
+  return {"passed": bool(passed), "detail": detail, **numbers}
+
+
+def run_section(model, dataset, config, *, strategy, output_dir, writer, progress=True):
+  """The robustness section of a run: evaluate on the first eval_examples test examples, write TensorBoard
+  scalars `adv/<attack>_<linf|l2>/eps_<ε>` (step 0) and robustness.png into output_dir; returns the dict."""
+  if not config.dataset:
+    config = dataclasses.replace(config, dataset=dataset.name)
+  n = len(dataset.x_test) if config.eval_examples is None else min(config.eval_examples, len(dataset.x_test))
+  section = evaluate(model, dataset.x_test[:n], dataset.y_test[:n], config, strategy=strategy,
+                     progress=progress)
+  if writer is not None:
+    with writer.as_default():
+      for e in section["robustness"]:
+        tf.summary.scalar(f"adv/{curve_name(e['attack'], e['norm'])}/eps_{e['eps']:g}", e["accuracy"], step=0)
+    writer.flush()
+  if output_dir:
+    plot(section["robustness"], os.path.join(output_dir, "robustness.png"))
+  return section
+
+
+def plot(entries, path):
+  """Accuracy vs ε, one panel per norm and one line per attack; written atomically (tmp file, rename)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  norms = sorted({e["norm"] for e in entries}, key=_NORMS.index)
+  fig = Figure(figsize=(5 * len(norms), 4))
+  FigureCanvasAgg(fig)
+  for i, norm in enumerate(norms):
+    ax = fig.add_subplot(1, len(norms), i + 1)
+    for attack in _ATTACKS:
+      rows = [e for e in entries if e["norm"] == norm and e["attack"] == attack]
+      if rows:
+        ax.plot([e["eps"] for e in rows], [e["accuracy"] for e in rows], marker="o", label=curve_name(attack, norm))
+    ax.set(xlabel=f"ε ({attacks_lib.NORM_NAMES[norm]}, [0, 1] pixel scale)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend()
+  fig.tight_layout()
+  tmp = path + ".tmp"
+  fig.savefig(tmp, format="png", dpi=100)
+  os.replace(tmp, path)
