@@ -1,29 +1,38 @@
 """What every entry point shares: flags parsed without tracebacks, UsageError as one line and exit status 2."""
 
+import importlib
+import importlib.util
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's C++ INFO lines drown the progress output
 
 
-def _import_tensorflow_quietly():
-  """Imports TensorFlow with file descriptor 2 closed for the moment: TF 2.21's C++ start-up lines
-  (oneDNN, absl::InitializeLog) ignore TF_CPP_MIN_LOG_LEVEL and would turn a one-line error into five.
-  No op runs here: logical CPU devices and collective ops must be configured before the first one."""
-  if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-    return
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  try:
-    os.dup2(devnull, 2)
-    import tensorflow  # noqa: F401
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
+class _QuietTensorFlowImport:
+  """Meta-path hook: whenever TensorFlow is first imported (after flags are parsed and checked, by whatever
+  module needs it), file descriptor 2 is closed for the moment. TF 2.21's C++ start-up lines (oneDNN,
+  absl::InitializeLog) ignore TF_CPP_MIN_LOG_LEVEL and would turn a one-line error into five. Importing TF
+  lazily also lets a bad flag be refused in about a second. No op runs during the import (logical CPU
+  devices and collective ops must be configured before the first one)."""
+
+  def find_spec(self, name, path=None, target=None):
+    if name != "tensorflow" or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+      return None
+    sys.meta_path.remove(self)
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+      os.dup2(devnull, 2)
+      importlib.import_module("tensorflow")
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      os.close(devnull)
+    return importlib.util.find_spec(name)  # already in sys.modules: the import system takes it from there
 
 
-_import_tensorflow_quietly()
+if "tensorflow" not in sys.modules:
+  sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 from absl import app
 from absl import flags
@@ -50,8 +59,6 @@ def run_main(main):
     except UsageError as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
-  import tensorflow as tf
-  tf.get_logger().setLevel("WARNING")
   app.run(guarded, flags_parser=_parse_flags)
 
 

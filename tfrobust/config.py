@@ -9,6 +9,7 @@ from typing import Any, Optional, Tuple
 
 from tfrobust.errors import UsageError
 
+MODELS = ("mlp", "lenet", "c1", "c2", "resnet20", "vgg11")  # built by tfrobust.models
 LR_SCALINGS = ("none", "linear", "sqrt")
 LR_SCHEDULES = ("constant", "step", "cosine")
 
@@ -62,7 +63,6 @@ class TrainConfig:
     """Checks what can be checked without the data; raises UsageError naming the flag."""
     def bad(flag, why):
       raise UsageError(f"--{flag}={getattr(self, flag)}: {why}")
-    from tfrobust.models import MODELS
     if not (math.isfinite(self.lr) and self.lr > 0):
       bad("lr", "must be a finite number > 0")
     if self.batch_size <= 0:

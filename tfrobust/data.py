@@ -5,13 +5,13 @@ Two embedded real datasets need no download: `digits` (scikit-learn's 1,797 8x8 
 `fashion_mnist`, `cifar10`, `svhn_cropped`, ...) is read with `tfds.load(..., download=False)` from `data_dir`.
 
 The train/test split of the embedded sets is stratified and fixed (seed 0), independent of the run's seed, so
-that every model of a sweep is tested on the same examples.
+that every model of a sweep is tested on the same examples. TensorFlow is imported only by the functions that
+build pipelines, so the arrays can be loaded without it (e.g. by a PyTorch baseline in bench/).
 """
 
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
 
 from tfrobust.errors import UsageError
 
@@ -71,6 +71,7 @@ def load_tfds(name, data_dir=None):
 
 
 def _load_tfds(tfds, name, data_dir):
+  import tensorflow as tf
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except Exception as e:  # tfds raises several types for unknown names.
@@ -96,6 +97,26 @@ def _to_arrays(tfds, split):
   return np.concatenate(xs), np.concatenate(ys)
 
 
+def load_npz(path):
+  """Images [N, H, W, C] float32 in [0, 1] and int64 labels [N] from a .npz with arrays x and y (uint8
+  images are scaled by 1/255): the user's own data for tfrobust.evaluate and tfrobust.hessian."""
+  try:
+    with np.load(path) as arrays:
+      x, y = arrays["x"], arrays["y"]
+  except (OSError, ValueError, KeyError) as e:
+    raise UsageError(f"--npz={path}: not a readable .npz with arrays x and y ({type(e).__name__})") from None
+  x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or not len(x):
+    raise UsageError(f"--npz={path}: x must be [N, H, W(, C)] and y [N] with the same N > 0")
+  if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+    raise UsageError(f"--npz={path}: pixel values must be finite and on the [0, 1] scale (or uint8)")
+  if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+    raise UsageError(f"--npz={path}: y must hold integer labels >= 0")
+  return x, y.astype(np.int64)
+
+
 def load_dataset(name, data_dir=None):
   """The dataset called `name`: an embedded one or a tfds one on disk."""
   if name == "digits":
@@ -107,6 +128,7 @@ def load_dataset(name, data_dir=None):
 
 def epoch_order(num_examples, seed, epoch):
   """The order of the training examples in `epoch`: a pure function of (seed, epoch), so resume can replay it."""
+  import tensorflow as tf
   seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
   return tf.random.experimental.stateless_shuffle(tf.range(num_examples, dtype=tf.int64), seed=seeds)
 
@@ -118,6 +140,7 @@ def training_stream(x, y, batch_size, *, seed, epochs, start_step=0):
   `batch_size` examples and the SGD noise scale η/B is the one the regime names (at most B−1 examples an
   epoch are left out, a different subset each epoch). Resuming at `start_step` replays the same order.
   """
+  import tensorflow as tf
   n = len(x)
   steps_per_epoch = n // batch_size
   x_all, y_all = tf.constant(x), tf.constant(y)

@@ -13,7 +13,6 @@ Bad input: one line on stderr, exit status 2, nothing written.
 
 import os
 
-import numpy as np
 from absl import flags
 
 from tfrobust import cli
@@ -34,28 +33,10 @@ flags.FLAGS.set_default("attacks", list(robustness_flags.ATTACKS))
 FLAGS = flags.FLAGS
 
 
-def load_npz(path):
-  """Images [N, H, W, C] float32 in [0, 1] and int64 labels [N] from a .npz with arrays x and y."""
-  try:
-    with np.load(path) as arrays:
-      x, y = arrays["x"], arrays["y"]
-  except (OSError, ValueError, KeyError) as e:
-    raise UsageError(f"--npz={path}: not a readable .npz with arrays x and y ({type(e).__name__})") from None
-  x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-  if x.ndim == 3:
-    x = x[..., None]
-  if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or not len(x):
-    raise UsageError(f"--npz={path}: x must be [N, H, W(, C)] and y [N] with the same N > 0")
-  if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
-    raise UsageError(f"--npz={path}: pixel values must be finite and on the [0, 1] scale (or uint8)")
-  if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-    raise UsageError(f"--npz={path}: y must hold integer labels >= 0")
-  return x, y.astype(np.int64)
-
-
 def _data():
   if FLAGS.npz:
-    return load_npz(FLAGS.npz)
+    from tfrobust import data
+    return data.load_npz(FLAGS.npz)
   from tfrobust import data
   dataset = data.load_dataset(FLAGS.dataset, FLAGS.data_dir)
   return (dataset.x_test, dataset.y_test) if FLAGS.split == "test" else (dataset.x_train, dataset.y_train)

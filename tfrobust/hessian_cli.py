@@ -12,7 +12,6 @@ through tfrobust.cli.run_main.
 import json
 import os
 
-import numpy as np
 from absl import flags
 
 from tfrobust import cli
@@ -33,21 +32,9 @@ FLAGS = flags.FLAGS
 
 
 def _load_npz(path):
-  from tfrobust.data import Dataset
-  try:
-    arrays = np.load(path)
-    x, y = arrays["x"], arrays["y"]
-  except (OSError, ValueError, KeyError) as e:
-    raise UsageError(f"--npz={path}: not a readable .npz with arrays x and y ({type(e).__name__})") from None
-  x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-  if x.ndim == 3:
-    x = x[..., None]
-  if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or not len(x):
-    raise UsageError(f"--npz={path}: x must be [N, H, W, C] and y [N] with the same N > 0")
-  if x.min() < 0 or x.max() > 1:
-    raise UsageError(f"--npz={path}: pixel values must be on the [0, 1] scale (or uint8)")
-  y = y.astype(np.int64)
-  return Dataset("npz", x, y, x[:0], y[:0], int(y.max()) + 1)
+  from tfrobust import data
+  x, y = data.load_npz(path)
+  return data.Dataset("npz", x, y, x[:0], y[:0], int(y.max()) + 1)
 
 
 def _load(model_dir):

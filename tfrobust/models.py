@@ -7,9 +7,8 @@ All convolutions use 'same' padding so that every model also runs on 8x8 digits.
 import keras
 from keras import layers
 
+from tfrobust.config import MODELS  # noqa: F401 (the names, kept free of Keras for flag parsing)
 from tfrobust.errors import UsageError
-
-MODELS = ("mlp", "lenet", "c1", "c2", "resnet20", "vgg11")
 
 
 def _norm_act(x, batchnorm):

