@@ -28,11 +28,8 @@ keras-tuner 1.4.8 problems met here, and what this module does:
   search; run_trial records it in results.jsonl (status "failed", the error) and the search goes on.
 """
 
-import contextlib
 import dataclasses
-import fcntl
 import itertools
-import json
 import math
 import os
 import time
@@ -40,73 +37,13 @@ import traceback
 
 from absl import logging
 
-from tfrobust import results
-from tfrobust.errors import UsageError
-from tfrobust.grid import Grid, Point
-
-RESULTS_FILE = "results.jsonl"
-SWEEP_FILE = "sweep.json"
+from tfrobust.grid import Point
+from tfrobust.sweep_files import check_sweep_dir, read_results, record
 OBJECTIVE = "test_accuracy"
 STUDY_METRICS = (("final/test_accuracy", "clean test accuracy"),
                  ("study/adv_accuracy", "adversarial accuracy at report_eps"),
                  ("study/top_eigenvalue", "top Hessian eigenvalue"),
                  ("final/train_loss", "train loss"))
-
-
-# ---------------------------------------------------------------------------------------- results.jsonl
-
-def read_results(sweep_dir):
-  """The lines of results.jsonl by trial_id (a torn last line from a crash is skipped, not fatal)."""
-  path = os.path.join(sweep_dir, RESULTS_FILE)
-  done = {}
-  if not os.path.exists(path):
-    return done
-  with open(path) as f:
-    for line in f:
-      try:
-        obj = json.loads(line)
-      except json.JSONDecodeError:
-        logging.warning("%s: skipping an unreadable line (a crash while writing?)", path)
-        continue
-      done.setdefault(obj.get("trial_id"), obj)
-  return done
-
-
-@contextlib.contextmanager
-def _locked(sweep_dir):
-  """An exclusive lock on the sweep directory: workers sharing a file system append one at a time."""
-  with open(os.path.join(sweep_dir, ".lock"), "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def record(sweep_dir, line):
-  """Appends `line` unless its point is already recorded; returns the line that stands in the file."""
-  with _locked(sweep_dir):
-    existing = read_results(sweep_dir).get(line["trial_id"])
-    if existing is not None:
-      return existing
-    results.append_jsonl(os.path.join(sweep_dir, RESULTS_FILE), line)
-    return line
-
-
-def check_sweep_dir(sweep_dir, description):
-  """Writes sweep.json, or refuses a directory whose sweep.json describes another study."""
-  path = os.path.join(sweep_dir, SWEEP_FILE)
-  description = results._clean(description)
-  if os.path.exists(path):
-    previous = results.read_json(path)
-    fixed = {k: v for k, v in previous.items() if k != "report_eps"}
-    if fixed != {k: v for k, v in description.items() if k != "report_eps"}:
-      diff = sorted(k for k in set(previous) | set(description)
-                    if k != "report_eps" and previous.get(k) != description.get(k))
-      raise UsageError(f"--sweep_dir={sweep_dir}: holds a different study ({', '.join(diff)} differ); "
-                       "choose another directory")
-  os.makedirs(sweep_dir, exist_ok=True)
-  results.write_json(path, description)
 
 
 # ------------------------------------------------------------------------------------------- keras-tuner

@@ -49,6 +49,7 @@ def main(argv):
   experiment = experiment_flags.experiment_from_flags(FLAGS)
   from tfrobust import distribute
   from tfrobust import study
+  from tfrobust import sweep_files
   strategy = None if study.is_chief() else distribute.make_strategy(FLAGS.num_cpu_devices)
   outcome = study.run_study(grid, experiment, FLAGS.sweep_dir, strategy=strategy, report_eps=FLAGS.report_eps,
                             trial_progress=FLAGS.trial_progress)
@@ -56,7 +57,7 @@ def main(argv):
     return 0
   if outcome.failed:
     print(f"study: {len(outcome.failed)} trial(s) failed ({', '.join(outcome.failed[:5])}); their errors are "
-          f"in {os.path.join(FLAGS.sweep_dir, study.RESULTS_FILE)}", flush=True)
+          f"in {os.path.join(FLAGS.sweep_dir, sweep_files.RESULTS_FILE)}", flush=True)
   return 0 if outcome.complete else 1
 
 
