@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
@@ -31,6 +30,7 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from tfrobust import attacks, models, ops  # pylint: disable=wrong-import-position
 from tfrobust.ops import pgd  # pylint: disable=wrong-import-position
+from timing import median_seconds  # pylint: disable=wrong-import-position (bench/timing.py)
 
 IMAGES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 BATCHES = (128, 1024)
@@ -39,14 +39,6 @@ TARGET_SECONDS = 0.15  # per timed call; K (steps per call) is chosen to reach i
 E2E = (("lenet", "digits", 360), ("lenet", "mnist", 256), ("c1", "cifar10", 128))
 
 
-def median_seconds(fn, repeats):
-  fn()  # warm-up: the trace (and XLA's compilation)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def step_loop(step):

@@ -28,19 +28,12 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from tfrobust import data, hessian, models  # pylint: disable=wrong-import-position
 from tfrobust import hvp as hvp_lib  # pylint: disable=wrong-import-position
+from timing import median_seconds  # pylint: disable=wrong-import-position (bench/timing.py)
 
 PYHESSIAN = {"model": "lenet", "examples": 1000, "hvp_seconds": 1.43, "top_eigenvalue_seconds": 24.9}
 TOL, MAX_ITER, BATCH = 1e-3, 100, hessian.HessianConfig().batch_size
 
 
-def median_seconds(fn, repeats):
-  fn()  # Warm-up: the trace.
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def trained_model(model_name, ds, seed):
