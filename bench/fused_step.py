@@ -1,6 +1,6 @@
 """Benchmark of the PGD step: the fused custom op vs the same expression as unfused TF ops vs XLA (jit_compile).
 
-  cd /work/main && flock /tmp/tfrobust-cpu.lock .venv/bin/python bench/fused_step.py [--output=PATH] [--quick]
+  .venv/bin/python bench/fused_step.py [--output=PATH] [--quick]
 
 Part 1, the step alone: K steps x' = step(x, x0, grad) inside one tf.function (a tf.while_loop, so no eager
 dispatch is timed), for batch x image sizes from digits (8x8x1) to CIFAR-10 (32x32x3), L∞ and L2. Reported:

@@ -1,7 +1,7 @@
 """Benchmark of tfrobust.hessian: one gradient, one HVP per autodiff mode, the top eigenvalue to 1e-3 by power
 iteration and by Lanczos; LeNet on 1,000 mnist5k training images and the MLP on all 1,437 digits images.
 
-  cd /work/main && flock /tmp/tfrobust-cpu.lock .venv/bin/python bench/hessian.py
+  .venv/bin/python bench/hessian.py
 
 Each model is first trained briefly (3 epochs of SGD, batch 128, lr 0.05) so that the spectrum is that of a
 model that learned something. Times are medians of repeated calls after a warm-up call (the trace); the
