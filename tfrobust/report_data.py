@@ -56,7 +56,7 @@ def _finite(x):
   return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def _parse(obj, lineno):
+def parse_trial(obj, lineno=0):
   """A Trial from one decoded line; ValueError when the line is not a trial record."""
   if not isinstance(obj, dict) or not isinstance(obj.get("hparams"), dict):
     raise ValueError("no hparams")
@@ -98,7 +98,7 @@ def load_results(sweep_dir):
       if not line.strip():
         continue
       try:
-        trial = _parse(json.loads(line), lineno)
+        trial = parse_trial(json.loads(line), lineno)
       except (ValueError, TypeError, KeyError, AttributeError):
         malformed += 1
         continue

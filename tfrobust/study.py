@@ -37,6 +37,7 @@ import traceback
 
 from absl import logging
 
+from tfrobust import report_data
 from tfrobust.grid import Point
 from tfrobust.sweep_files import check_sweep_dir, read_results, record
 OBJECTIVE = "test_accuracy"
@@ -146,20 +147,17 @@ class Study:
     self._say(point, line)
     return line
 
-  def adversarial_accuracy(self, line):
-    """Accuracy under the preferred attack (PGD L∞ first) at the ε closest to report_eps, or None."""
-    entries = line.get("robustness") or []
-    for attack, norm in (("pgd", "inf"), ("pgd", "2"), ("fgsm", "inf"), ("fgsm", "2")):
-      same = [e for e in entries if e.get("attack") == attack and str(e.get("norm")) == norm]
-      if same:
-        target = self.report_eps if self.report_eps is not None else sorted(e["eps"] for e in same)[len(same) // 2]
-        return min(same, key=lambda e: abs(e["eps"] - target)).get("accuracy")
-    return None
+  def headline(self, line):
+    """(adversarial accuracy, top eigenvalue) of a finished line, chosen by the report's own rule (PGD L∞ at
+    report_eps, else the middle of the ε grid), so TensorBoard and the report show the same numbers."""
+    trial = report_data.parse_trial(line)
+    choice = report_data.choose_adv([trial], {"report_eps": self.report_eps})
+    return report_data.adv_accuracy(trial, choice), trial.top_eig
 
   def _write_study_scalars(self, trial_dir, line):
     import tensorflow as tf
-    values = {"study/adv_accuracy": self.adversarial_accuracy(line),
-              "study/top_eigenvalue": ((line.get("hessian") or {}).get("top_eigenvalues") or [None])[0]}
+    adv, eig = self.headline(line)
+    values = {"study/adv_accuracy": adv, "study/top_eigenvalue": eig}
     writer = tf.summary.create_file_writer(os.path.join(trial_dir, "tensorboard"))
     with writer.as_default(step=line["hparams"]["epochs"]):
       for tag, value in values.items():
@@ -176,10 +174,9 @@ class Study:
       print(f"{head}: FAILED ({(line.get('error') or '').strip().splitlines()[-1][:160]})", flush=True)
       return
     parts = [f"clean {line['metrics']['test_accuracy']:.3f}"]
-    adv = self.adversarial_accuracy(line)
+    adv, eig = self.headline(line)
     if adv is not None:
       parts.append(f"adversarial {adv:.3f}")
-    eig = ((line.get("hessian") or {}).get("top_eigenvalues") or [None])[0]
     if eig is not None:
       parts.append(f"λmax {eig:.4g}")
     if line.get("diverged"):
