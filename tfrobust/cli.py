@@ -71,3 +71,14 @@ def float_list(values):
     except ValueError:
       raise UsageError(f"{v!r} is not a number") from None
   return tuple(out)
+
+
+def check_saved_model_flags(argv, FLAGS):  # pylint: disable=invalid-name
+  """The checks every entry point that measures an exported model shares: no stray arguments, a
+  --saved_model directory, and exactly one data source (--dataset or --npz)."""
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS.saved_model or not os.path.isdir(FLAGS.saved_model):
+    raise UsageError(f"--saved_model={FLAGS.saved_model}: required, a SavedModel directory")
+  if (FLAGS.dataset is None) == (FLAGS.npz is None):
+    raise UsageError("--dataset / --npz: give exactly one of them")

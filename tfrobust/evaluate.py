@@ -69,15 +69,10 @@ def format_table(section):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.check_saved_model_flags(argv, FLAGS)
   config = robustness_flags.config_from_flags(FLAGS, FLAGS.dataset or "")
   if config is None:
     raise UsageError("--attacks=: give at least one attack (fgsm, pgd)")
-  if (FLAGS.dataset is None) == (FLAGS.npz is None):
-    raise UsageError("--dataset / --npz: give exactly one of them")
-  if not FLAGS.saved_model or not os.path.isdir(FLAGS.saved_model):
-    raise UsageError(f"--saved_model={FLAGS.saved_model}: required, a SavedModel directory")
   if FLAGS.output and (os.path.isdir(FLAGS.output) or not FLAGS.output.endswith(".json")):
     raise UsageError(f"--output={FLAGS.output}: must be a .json file name")
   from tfrobust import distribute, export, results, robustness  # TensorFlow works from here on.

@@ -50,15 +50,10 @@ def _load(model_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.check_saved_model_flags(argv, FLAGS)
   config = hessian_flags.config_from_flags(FLAGS, FLAGS.dataset or "npz")
   if config is None:
     raise UsageError("--hessian_top_k=0: must be >= 1")
-  if not FLAGS.saved_model or not os.path.isdir(FLAGS.saved_model):
-    raise UsageError(f"--saved_model={FLAGS.saved_model}: required, a SavedModel directory")
-  if (FLAGS.dataset is None) == (FLAGS.npz is None):
-    raise UsageError("--dataset / --npz: give exactly one of them")
   from tfrobust import distribute, hessian
   model, dataset = _load(FLAGS.saved_model)
   config.validate_against(hessian.count_params(model), len(dataset.x_train))  # Before anything is written.
