@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfrobust import data
 from tfrobust.errors import UsageError

@@ -3,12 +3,10 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, run_module
+from conftest import run_module, start_module
 
 ARGS = ["--dataset=digits", "--model=mlp", "--batch_size=64", "--epochs=2", "--lr=0.05"]
 
@@ -33,9 +31,8 @@ def test_two_workers_match_one_process(tmp_path):
   procs = []
   for index in range(2):
     tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    procs.append(subprocess.Popen([sys.executable, "-m", "tfrobust.main", *ARGS, f"--output_dir={out}"],
-                                  cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs.append(start_module("tfrobust.main", *ARGS, f"--output_dir={out}",
+                              env={"TF_CONFIG": json.dumps(tf_config)}))
   try:
     outputs = [p.communicate(timeout=240) for p in procs]
   finally:

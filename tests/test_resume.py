@@ -3,15 +3,13 @@
 import glob
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, run_module
+from conftest import run_module, start_module
 
 ARGS = ["--dataset=digits", "--model=lenet", "--batch_size=32", "--epochs=4", "--deterministic",
         "--checkpoint_every_steps=7", "--steps_per_call=1"]
@@ -36,9 +34,7 @@ def test_kill_9_mid_epoch_then_rerun_is_bitwise_identical(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
 
   out = str(tmp_path / "killed")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-  victim = subprocess.Popen([sys.executable, "-m", "tfrobust.main", *ARGS, f"--output_dir={out}"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  victim = start_module("tfrobust.main", *ARGS, f"--output_dir={out}", quiet=True)
   steps_per_epoch = 1437 // 32
   deadline = time.time() + 120
   while time.time() < deadline:  # wait for a mid-epoch checkpoint in the second epoch

@@ -5,13 +5,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, run_module
+from conftest import run_module, start_module
 
 FAST = ["--dataset=digits", "--model=mlp", "--epochs=2", "--momenta=0.9", "--seeds=0"]
 
@@ -63,9 +61,7 @@ def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
   sweep = str(tmp_path / "s")
   args = ["--dataset=digits", "--model=mlp", "--epochs=12", "--momenta=0.9", "--seeds=0", "--regimes=fixed_lr",
           "--batch_sizes=16,24,32", f"--sweep_dir={sweep}"]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-  proc = subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *args], cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  proc = start_module("tfrobust.sweep", *args, quiet=True)
   results = os.path.join(sweep, "results.jsonl")
   deadline = time.time() + 240
   while time.time() < deadline and not (os.path.exists(results) and os.path.getsize(results)):
@@ -116,6 +112,10 @@ def test_directory_with_another_grid_is_refused_and_report_needs_results(tmp_pat
   assert empty.returncode == 2 and empty.stderr.startswith("error:")
 
 
+def _keras_tuner_env(tuner_id, port):
+  return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+
+
 def _free_port():
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
@@ -128,10 +128,7 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
   port = _free_port()
   procs = []
   for tuner_id in ("chief", "tuner0", "tuner1"):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, KERASTUNER_TUNER_ID=tuner_id,
-               KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-    procs.append(subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *args], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
     if tuner_id == "chief":
       time.sleep(3)  # let the chief open its port first
   try:
@@ -157,10 +154,7 @@ def test_killed_worker_restarted_with_its_id_finishes_its_trial(tmp_path):
   port = _free_port()
 
   def start(tuner_id):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, KERASTUNER_TUNER_ID=tuner_id,
-               KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-    return subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port))
 
   chief = start("chief")
   time.sleep(3)

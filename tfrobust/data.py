@@ -79,7 +79,7 @@ def _load_tfds(tfds, name, data_dir):
                      f"nor a known tfds dataset ({type(e).__name__})") from None
   try:
     splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, as_supervised=True, download=False)
-  except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
+  except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
     raise UsageError(f"--dataset={name}: not found under --data_dir={data_dir or builder.data_dir}; "
                      "download it first (tfds build " + name + ") — this tool never downloads") from None
   # Batched reads concatenated (batch_size=-1 aborts in TF 2.21 on generator-backed splits, e.g. mock_data).

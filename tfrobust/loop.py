@@ -5,7 +5,6 @@ import time
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
