@@ -108,3 +108,14 @@ def test_output_dir_with_other_hparams_is_refused(default_run):
   assert proc.returncode == 2 and len(lines) == 1 and "different hyperparameters" in lines[0], proc.stderr
   assert "batch_size" in lines[0]
   assert sorted(os.listdir(out)) == before
+
+
+def test_finished_run_asked_for_other_evaluations_is_refused(default_run):
+  """The evaluator settings are part of the run: the finished run (no attacks) must not be handed back as if
+  it held the robustness section that --attacks asks for."""
+  out, _ = default_run
+  before = open(os.path.join(out, "result.json")).read()
+  proc = run_module("tfrobust.main", "--batch_size=256", "--lr=0.05", "--attacks=pgd", f"--output_dir={out}")
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 2 and len(lines) == 1 and "evaluators" in lines[0], proc.stderr
+  assert open(os.path.join(out, "result.json")).read() == before
