@@ -15,9 +15,13 @@ import statistics
 import sys
 import time
 
-import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfrobust import onednn  # noqa: E402
+
+ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS set by the user wins
+
+import tensorflow as tf  # noqa: E402
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent  # noqa: E402
 
 from tfrobust import attacks, data, models, results  # noqa: E402

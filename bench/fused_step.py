@@ -25,6 +25,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfrobust import onednn  # noqa: E402  pylint: disable=wrong-import-position
+
+ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS set by the user wins
 
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
@@ -152,6 +155,7 @@ def main():
     print("note: the op library is not built (python -m tfrobust.ops.build); 'fused' would be the fallback, left out", file=sys.stderr)
   print("backend:", ops.backend(), "| TF", tf.__version__, "| cores", os.cpu_count(), flush=True)
   result = {
+      "onednn": ONEDNN,
       "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                   "tensorflow": tf.__version__,
                   "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),

@@ -22,6 +22,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfrobust import onednn  # noqa: E402  pylint: disable=wrong-import-position
+
+ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS set by the user wins
 
 import keras  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
@@ -94,7 +97,7 @@ def main():
   args = parser.parse_args()
   rows = [bench("LeNet / mnist5k", "lenet", "mnist5k", 1000, args.repeats),
           bench("MLP / digits", "mlp", "digits", 1437, args.repeats)]
-  result = {"tol": TOL, "max_iter": MAX_ITER, "repeats": args.repeats, "pyhessian_reference": PYHESSIAN,
+  result = {"onednn": ONEDNN, "tol": TOL, "max_iter": MAX_ITER, "repeats": args.repeats, "pyhessian_reference": PYHESSIAN,
             "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
             "machine": platform.processor() or platform.machine(), "rows": rows}
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

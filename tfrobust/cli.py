@@ -38,6 +38,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from tfrobust import onednn
 from tfrobust.errors import UsageError  # noqa: F401 (re-exported for entry points)
 
 
@@ -54,6 +55,8 @@ def run_main(main):
   def guarded(argv):
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)  # progress lines are printed; library INFO chatter is not
+    # TensorFlow is not loaded yet (see _QuietTensorFlowImport): oneDNN can still be chosen for this model.
+    onednn.configure(model=flags.FLAGS["model"].value if "model" in flags.FLAGS else None)
     try:
       return main(argv)
     except UsageError as e:

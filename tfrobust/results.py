@@ -6,6 +6,8 @@ import math
 import os
 import platform
 
+from tfrobust import onednn
+
 
 def _clean(obj):
   """JSON-safe copy: numpy scalars to Python, NaN/inf to None (JSON has no NaN)."""
@@ -56,4 +58,5 @@ def versions():
       out[name] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
       pass
+  out.update(onednn.state())  # oneDNN kernels on or off, and who chose (tfrobust.onednn)
   return out
