@@ -72,7 +72,7 @@ class RobustnessConfig:
   batch_size: int = 500  # Global batch, split over the replicas.
   seed: int = 0  # Random starts and noise are a function of (seed, example index, restart).
   backend: str = "cleverhans"  # PGD step: cleverhans's FGM + clip_eta + clip, or the fused tfrobust.ops step.
-  deep_check: bool = False  # Also PGD with 2x steps and 5 restarts, and with the margin loss.
+  deep_check: bool = False  # Also PGD with 2x steps and max(5, 2x) restarts, and with the margin loss.
   max_eps_accuracy: float = 0.05  # The strongest attack must push accuracy below this at the largest ε.
   tolerance: float = 0.01  # Sampling-noise slack of the monotonicity, PGD ≤ FGSM and noise checks.
   deep_check_tolerance: float = 0.01
@@ -173,7 +173,7 @@ def define_flags(flag_values=flags.FLAGS):
                        "baseline (a function of seed, example and restart).", **fv)
   flags.DEFINE_string("attack_backend", _DEFAULTS.backend, "PGD step: cleverhans (FGM + clip_eta + clip) or "
                       "fused (one tfrobust.ops call per step; same examples to 1e-6).", **fv)
-  flags.DEFINE_bool("robustness_deep_check", False, "Also run PGD with 2x steps and >= 5 restarts, and with "
+  flags.DEFINE_bool("robustness_deep_check", False, "Also run PGD with 2x steps and max(5, 2x) restarts, and with "
                     "the margin (CW) loss; more than 1 point lower accuracy warns of gradient masking.", **fv)
   flags.DEFINE_float("robustness_max_eps_accuracy", _DEFAULTS.max_eps_accuracy, "Sanity check: at the "
                      "largest ε the strongest attack must push accuracy below this.", **fv)
