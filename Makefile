@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF)
 DEMO_DIR ?= runs/digits_study
 
-.PHONY: demo run test venv ops bench clean
+.PHONY: demo run test venv ops bench clean readme-results
 
 $(STAMP): setup.py requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ ops: $(STAMP)
 
 demo: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=$(DEMO_DIR)
+
+# The README's study tables are pasted from the committed reports under docs/results/*/summary.md (between
+# <!-- results:NAME:start/end --> markers); tests/test_readme_results.py fails when they disagree.
+readme-results: $(STAMP)
+	$(PY) -m tfrobust.readme_results
 
 # One training run with the design card's command (no study).
 run: $(STAMP)

