@@ -1,4 +1,5 @@
-"""Every flag file under flags/ parses with the entry point it names and makes a valid configuration."""
+"""Every flag file under flags/ parses with the entry point it names and makes a valid configuration; every
+CIFAR or SVHN one augments its training images (their paper settings all do)."""
 
 import glob
 import os
@@ -25,6 +26,7 @@ for path in sys.argv[1:]:
     print(path, "grid", len(grid.points()), "points", flush=True)
   else:
     print(path, "run", experiment.train.model, flush=True)
+  print(path, "data", experiment.train.dataset, "augment", experiment.train.augment, flush=True)
 '''
 
 
@@ -36,5 +38,12 @@ def test_flag_files_parse_and_validate():
                         text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = proc.stdout.strip().splitlines()
-  assert len(lines) == len(files)
+  assert len(lines) == 2 * len(files)
   assert "flags/digits_study.cfg grid 60 points" in lines
+  augment = {path: (data, aug) for path, _, data, _, aug in (line.split() for line in lines if " data " in line)}
+  assert len(augment) == len(files)
+  colour = {path: aug for path, (data, aug) in augment.items() if data.startswith(("cifar", "svhn"))}
+  assert len(colour) >= 3 and all(aug != "none" for aug in colour.values()), colour
+  assert augment["flags/cifar10_resnet20_paper.cfg"] == ("cifar10", "crop_flip")
+  assert augment["flags/cifar10_vgg11_paper.cfg"] == ("cifar10", "crop_flip")  # inherited through --flagfile
+  assert augment["flags/mnist_lenet_paper.cfg"] == ("mnist", "none")

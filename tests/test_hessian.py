@@ -77,6 +77,11 @@ def dense_hessian(model, x, y, training=False):
   return h
 
 
+def descending(eigenvalues):
+  """The order top_eigenvalues promises: algebraic, largest first (not by |λ|)."""
+  return np.sort(eigenvalues)[::-1]
+
+
 def by_magnitude(eigenvalues):
   return eigenvalues[np.argsort(-np.abs(eigenvalues))]
 
@@ -114,11 +119,70 @@ def test_hvp_is_symmetric_in_float32(xy):
 @pytest.mark.parametrize("method", ["power", "lanczos"])
 def test_top3_eigenvalues_match_dense(cases, xy, kind, method):
   model, h = cases[kind]
-  want = by_magnitude(np.linalg.eigvalsh(h))[:3]
+  eigenvalues = np.linalg.eigvalsh(h)
+  want = descending(eigenvalues)[:3]
   r = HessianAnalyzer(model, *xy, batch_size=64).top_eigenvalues(3, method=method, max_iter=2000, tol=1e-8)
   assert r.converged
   np.testing.assert_allclose(r.eigenvalues, want, rtol=1e-3)
   np.testing.assert_allclose(r.eigenvalues, want, rtol=1e-6)  # Far inside the required 1e-3.
+  if method == "lanczos":  # The run stops when the top 3 converge: the other end has its own bound and flag.
+    assert r.min_eigenvalue >= eigenvalues[0] - 1e-12  # Interlacing: a Ritz value never passes λ_min.
+    assert np.min(np.abs(eigenvalues - r.min_eigenvalue)) <= r.min_residual + 1e-12
+    assert r.min_converged == (r.min_residual <= 1e-8 * (abs(r.min_eigenvalue) + 1e-6))
+  else:
+    assert r.min_eigenvalue is None and r.min_converged is None
+
+
+def _with_large_negative_eigenvalue(n=150, seed=0):
+  """A dense symmetric matrix whose most negative eigenvalue (−40) dominates |λ|: by magnitude the top 3
+  would be −40, 12, 9; algebraically they are 12, 9, 7."""
+  rng = np.random.default_rng(seed)
+  q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+  lam = np.concatenate([[-40.0, 12.0, 9.0, 7.0], rng.uniform(-1, 1, n - 4)])
+  return (q * lam) @ q.T
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+def test_top_eigenvalues_are_algebraic_when_a_negative_one_dominates(method):
+  h = _with_large_negative_eigenvalue()
+  eigenvalues = np.linalg.eigvalsh(h)
+  assert list(by_magnitude(eigenvalues)[:3]) != list(descending(eigenvalues)[:3])  # The orders differ here.
+  solver = {"power": lanczos.power_iteration, "lanczos": lanczos.lanczos_top}[method]
+  r = solver(lambda v: h @ v, len(h), 3, max_iter=2000, tol=1e-10, rng=np.random.default_rng(1))
+  assert r.converged
+  np.testing.assert_allclose(r.eigenvalues, [12.0, 9.0, 7.0], rtol=1e-6)
+  if method == "lanczos":
+    assert r.min_converged and r.min_eigenvalue == pytest.approx(-40.0, rel=1e-8)
+    assert r.min_residual <= 1e-10 * 40
+  else:
+    assert r.min_eigenvalue is None
+  # Batched power iteration (the input Hessian's): the largest eigenvalue of H is 12, of −H it is 40.
+  hs = np.stack([h, -h])
+  b = lanczos.batched_power_iteration(lambda v: np.einsum("nij,nj->ni", hs, v),
+                                      np.random.default_rng(2).standard_normal((2, len(h))), max_iter=3000,
+                                      tol=1e-12)
+  assert b.converged
+  np.testing.assert_allclose(b.eigenvalues, [12.0, 40.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+def test_network_hessian_whose_magnitude_order_differs(xy, method):
+  """A tiny CNN at small weights scored against its least likely class: a negative eigenvalue ranks second by
+  |λ|, and top_eigenvalues must skip it; Lanczos records it as min_eigenvalue."""
+  with float64():
+    model = tiny_model("cnn", seed=0)
+    for w in model.trainable_variables:
+      if len(w.shape) > 1:
+        w.assign(0.5 * w)
+    y = np.argmin(model(xy[0]).numpy(), -1)
+    eigenvalues = np.linalg.eigvalsh(dense_hessian(model, xy[0], y))
+    assert eigenvalues[0] < 0 and list(by_magnitude(eigenvalues)[:3]) != list(descending(eigenvalues)[:3])
+    r = HessianAnalyzer(model, xy[0], y, batch_size=64).top_eigenvalues(3, method=method, max_iter=3000,
+                                                                        tol=1e-11)
+  assert r.converged
+  np.testing.assert_allclose(r.eigenvalues, descending(eigenvalues)[:3], rtol=1e-5)
+  if method == "lanczos":
+    assert r.min_converged and r.min_eigenvalue == pytest.approx(eigenvalues[0], rel=1e-6)
 
 
 def test_batchnorm_is_the_inference_mode_hessian(cases, xy):
@@ -128,8 +192,8 @@ def test_batchnorm_is_the_inference_mode_hessian(cases, xy):
     h_train = dense_hessian(model, *xy, training=True)  # Also updates the moving statistics: restore them.
   for v, value in zip(model.non_trainable_variables, moving):
     v.assign(value)
-  want = by_magnitude(np.linalg.eigvalsh(h))[:3]
-  assert abs(by_magnitude(np.linalg.eigvalsh(h_train))[0] - want[0]) > 1e-2 * abs(want[0])  # Modes differ.
+  want = descending(np.linalg.eigvalsh(h))[:3]
+  assert abs(descending(np.linalg.eigvalsh(h_train))[0] - want[0]) > 1e-2 * abs(want[0])  # Modes differ.
   r = HessianAnalyzer(model, *xy, batch_size=20).top_eigenvalues(3, max_iter=200, tol=1e-9)
   np.testing.assert_allclose(r.eigenvalues, want, rtol=1e-6)
 
@@ -195,7 +259,7 @@ def test_per_layer_blocks_and_input_hessian_match_dense(cases, xy):
   a = HessianAnalyzer(model, *xy, batch_size=64)
   per_layer = a.per_layer_top_eigenvalues(max_iter=200, tol=1e-9)
   for name, idx in a.layer_groups().items():
-    want = by_magnitude(np.linalg.eigvalsh(h[np.ix_(idx, idx)]))[0]
+    want = np.linalg.eigvalsh(h[np.ix_(idx, idx)])[-1]
     np.testing.assert_allclose(per_layer[name]["top_eigenvalue"], want, rtol=1e-6)
   x, y = xy[0][:4], xy[1][:4]
   got = a.on_subset(x, y).input_top_eigenvalue(max_iter=2000, tol=1e-7)  # Inputs are float32.
@@ -209,7 +273,7 @@ def test_per_layer_blocks_and_input_hessian_match_dense(cases, xy):
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y[i:i + 1], model(xi))
       g = tf.reshape(inner.gradient(loss, xi), [-1])
     hx = np.reshape(outer.jacobian(g, xi), (16, 16))
-    want.append(by_magnitude(np.linalg.eigvalsh(hx))[0])
+    want.append(np.linalg.eigvalsh(hx)[-1])
   assert got["converged"]
   np.testing.assert_allclose(got["mean"], np.mean(want), rtol=1e-4)
 
@@ -235,6 +299,8 @@ def test_run_section_records_everything_and_non_convergence(xy, tmp_path, caplog
   assert s["converged"] is False and "top_eigenvalues" in s["not_converged"]  # Recorded, not raised,
   assert "hessian: top_eigenvalues did not converge to tol=1e-09 within 2 iterations" in caplog.text  # warned.
   assert len(s["top_eigenvalues"]) == 2 and s["examples"] == 40 and s["subset_seed"] == 0
+  assert s["top_eigenvalues"][0] >= s["top_eigenvalues"][1] >= s["min_eigenvalue"]  # Lanczos: both ends.
+  assert s["min_eigenvalue_converged"] is False and s["min_eigenvalue_residual_bound"] > 0  # After 2 steps.
   assert {"trace", "density", "input_top_eigenvalue", "per_layer", "repeats", "seconds"} <= set(s)
   assert s["trace"]["converged"] is False and "trace" in s["not_converged"]
   assert s["repeats"]["values"][0] == s["top_eigenvalues"] and len(s["repeats"]["std"]) == 2
@@ -242,7 +308,7 @@ def test_run_section_records_everything_and_non_convergence(xy, tmp_path, caplog
   json.dumps(s)
   tags = {v.tag for f in (tmp_path / "tb").iterdir() for e in tf.compat.v1.train.summary_iterator(str(f))
           for v in e.summary.value}
-  assert {"hessian/top_eigenvalue_0", "hessian/top_eigenvalue_1"} <= tags
+  assert {"hessian/top_eigenvalue_0", "hessian/top_eigenvalue_1", "hessian/min_eigenvalue"} <= tags
 
 
 @pytest.mark.parametrize("field,value,flag", [

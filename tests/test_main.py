@@ -29,8 +29,19 @@ def test_default_run_reaches_90_percent_on_digits(default_run):
   assert {"train_s", "total_s"} <= set(result["timings"])
   assert "tensorflow" in json.dumps(result["versions"]) and "keras" in result["versions"]
   assert len(result["history"]) == result["hparams"]["epochs"]
+  assert result["steps"] == result["hparams"]["epochs"] * (1437 // 256) == result["history"][-1]["steps"]
+  assert result["hparams"]["budget"] == "epochs" and result["hparams"]["max_steps"] == 0
   # one progress line per epoch, with images/s
   assert proc.stdout.count("img/s") == result["hparams"]["epochs"]
+
+
+def test_progress_without_a_terminal_is_one_plain_line_per_epoch(default_run):
+  """stdout is a pipe here (as in a log file): no Progbar redraws, escape sequences or bar characters."""
+  _, proc = default_run
+  assert "\x1b" not in proc.stdout and "━" not in proc.stdout and "\r" not in proc.stdout
+  lines = proc.stdout.strip().splitlines()
+  assert [l.split(":")[0] for l in lines[:-1]] == [f"epoch {e}/60" for e in range(1, 61)]
+  assert lines[-1].startswith("done: test accuracy")
 
 
 def test_flags_file_repeats_the_run(default_run):
@@ -98,6 +109,18 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, flag):
   assert len(lines) == 1 and flag in lines[0], lines
   assert "Traceback" not in proc.stderr
   assert not out.exists()
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["the file", "under the file"])
+def test_output_dir_that_is_a_file_is_refused(tmp_path, under):
+  path = tmp_path / "taken"
+  path.write_text("not a run\n")
+  out = path / "run" if under else path
+  proc = run_module("tfrobust.main", "--epochs=1", f"--output_dir={out}")
+  lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+  assert proc.returncode == 2 and len(lines) == 1 and "--output_dir" in lines[0], proc.stderr[-2000:]
+  assert "not a directory" in lines[0] and "Traceback" not in proc.stderr
+  assert path.read_text() == "not a run\n" and sorted(os.listdir(tmp_path)) == ["taken"]
 
 
 def test_output_dir_with_other_hparams_is_refused(default_run):

@@ -98,3 +98,49 @@ def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path):
   manager = tf.train.CheckpointManager(ckpt, ckdir, max_to_keep=2)
   with pytest.raises(loop.CheckpointCorrupt, match="no readable checkpoint"):
     loop.restore_latest(ckpt, manager)
+
+
+class _Killed(Exception):
+  """Stands in for kill -9 in the middle of a compiled call."""
+
+
+def _fit_steps_budget(ckdir, *, kill_at_call=None):
+  """MLP on digits with a steps budget: 12 updates at 5 steps an epoch (B = 256), so the third epoch is partial
+  (2 steps); a checkpoint after every step, one step per call; optionally killed when call `kill_at_call` starts."""
+  from tfrobust import config, data, loop, models
+  from tfrobust.train import Trainer
+  ds = data.load_digits()
+  cfg = config.TrainConfig(model="mlp", batch_size=256, epochs=3, max_steps=12, lr_schedule="cosine",
+                           steps_per_call=1, checkpoint_every_steps=1).validate()
+  cfg.validate_against(len(ds.x_train))
+  trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
+                    global_batch_size=256, steps_per_call=1)
+  if kill_at_call is not None:
+    calls, run_steps = [], trainer.run_steps
+
+    def dying(*args, **kwargs):
+      calls.append(1)
+      if len(calls) == kill_at_call:
+        raise _Killed()
+      return run_steps(*args, **kwargs)
+    trainer.run_steps = dying
+  return loop.fit(trainer, ds, cfg, checkpoint_dir=ckdir, progress=False), trainer
+
+
+def test_steps_budget_stops_mid_epoch_and_resumes_exactly(tmp_path):
+  ref, ref_trainer = _fit_steps_budget(str(tmp_path / "ref"))
+  assert ref.steps == 12 and [h["steps"] for h in ref.history] == [5, 10, 12]
+  assert [h["epoch_steps"] for h in ref.history] == [5, 5, 2]
+  assert tf.train.latest_checkpoint(str(tmp_path / "ref")).endswith("ckpt-12")  # the partial epoch is saved too
+
+  killed = str(tmp_path / "killed")
+  with pytest.raises(_Killed):
+    _fit_steps_budget(killed, kill_at_call=12)  # inside the partial third epoch, after the step-11 checkpoint
+  assert tf.train.latest_checkpoint(killed).endswith("ckpt-11")
+  resumed, trainer = _fit_steps_budget(killed)
+  assert resumed.resumed_from_step == 11 and resumed.steps == 12
+  for a, b in zip(ref_trainer.model.get_weights(), trainer.model.get_weights()):
+    assert np.array_equal(a, b)
+  timing = ("epoch_s", "train/images_per_s")
+  assert [{k: v for k, v in h.items() if k not in timing} for h in resumed.history] == \
+      [{k: v for k, v in h.items() if k not in timing} for h in ref.history]  # the epochs before the kill kept

@@ -1,5 +1,6 @@
 """tfrobust.robustness: the sweep on a trained CNN (PGD ≤ FGSM, ε = 0 = clean), checks that do fail when they
-should, a gradient-masked model caught, TensorBoard and PNG output, config and flag validation."""
+should, a gradient-masked model caught, TensorBoard (single points and the accuracy-vs-ε curve) and PNG output,
+config and flag validation."""
 
 import json
 import os
@@ -78,20 +79,25 @@ def _clean(n=100, acc=0.9, zero_grad=0.0):
   return {"correct": k < acc * n, "zero_grad": k < zero_grad * n, "tiny_grad": k < zero_grad * n}
 
 
-def _checks(pgd, fgsm, noise, zero_grad=0.0, deep=None, clean_acc=0.9):
+def _checks(pgd, fgsm, noise, zero_grad=0.0, deep=None, reference_acc=0.9, shifted=0):
+  """The verdicts on crafted curves; the plain-forward-pass reference is right on its first reference_acc·n
+  examples, rolled by `shifted` examples (what a Sweeper that mixed up example order would disagree with)."""
   config = RobustnessConfig(norms=("inf",), deep_check=deep is not None)
   curves = {("fgsm", "inf"): _curve("fgsm", "inf", fgsm), ("pgd", "inf"): _curve("pgd", "inf", pgd),
             ("noise", "inf"): _curve("noise", "inf", noise)}
   for kind, acc in (deep or {}).items():
     curves[kind, "inf"] = _curve("pgd", "inf", acc)
-  checks = robustness.sanity_checks(config, _clean(acc=clean_acc, zero_grad=zero_grad), curves)
+  reference = np.roll(_clean(acc=reference_acc)["correct"], shifted)
+  checks = robustness.sanity_checks(config, _clean(zero_grad=zero_grad), curves, reference=reference)
   return {name: check["passed"] for name, check in checks.items()}
 
 
 def test_each_sanity_check_can_fail():
   good = dict(pgd=[0.9, 0.5, 0.0], fgsm=[0.9, 0.6, 0.1], noise=[0.9, 0.85, 0.8])
   assert all(_checks(**good).values())
-  assert not _checks(**good, clean_acc=0.8)["eps0_equals_clean"]
+  assert not _checks(**good, reference_acc=0.8)["eps0_equals_clean"]
+  assert not _checks(**good, shifted=5)["eps0_equals_clean"]  # the same accuracy, other examples
+  assert _checks(**good, reference_acc=0.89)["eps0_equals_clean"]  # one example (a near-tie) is the tolerance
   assert not _checks(**dict(good, pgd=[0.9, 0.3, 0.5]))["monotone_in_eps"]
   assert not _checks(**dict(good, pgd=[0.9, 0.5, 0.2]))["low_accuracy_at_max_eps"]
   assert not _checks(**dict(good, pgd=[0.9, 0.65, 0.0]))["pgd_not_weaker_than_fgsm"]
@@ -124,10 +130,15 @@ def test_gradient_masking_is_caught(trained_cnn):
 def test_deep_check_runs_and_reports(trained_cnn):
   model, x, y = trained_cnn
   config = RobustnessConfig(attacks=("pgd",), norms=("inf",), eps=(0.05, 0.2), pgd_steps=5, deep_check=True)
-  checks = robustness.evaluate(model, x[:50], y[:50], config, progress=False)["robustness_checks"]
+  section = robustness.evaluate(model, x[:50], y[:50], config, progress=False)
+  checks = section["robustness_checks"]
+  pgd = np.array([e["accuracy"] for e in section["robustness"]])  # ε = 0, 0.05, 0.2
   for name in ("deep_pgd_more", "deep_pgd_margin"):
+    deeper = np.array(checks[name]["accuracy"]["inf"])
+    assert len(deeper) == len(pgd) == 3 and deeper[0] == pgd[0]  # the same clean examples at ε = 0
     drop = checks[name]["largest_drop"]["pgd_linf"]
-    assert -1 <= drop <= 1 and checks[name]["passed"] == (drop <= 0.01 + 1e-9)
+    assert drop == pytest.approx(np.max(pgd - deeper))  # the number the verdict rests on is the curves' gap
+    assert checks[name]["passed"] == (drop <= 0.01 + 1e-9)
   assert "pgd_not_weaker_than_fgsm" not in checks  # needs both attacks
 
 
@@ -136,10 +147,11 @@ def test_run_section_writes_tensorboard_and_png(trained_cnn, tmp_path):
   model, x, y = trained_cnn
   dataset = Dataset("digits", x, y, x, y, 10)
   writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
-  config = RobustnessConfig(attacks=("fgsm",), norms=("inf", "2"), eps=(0.1,), eps_l2=(0.5,), eval_examples=30)
+  config = RobustnessConfig(attacks=("fgsm",), norms=("inf", "2"), eps=(2 / 255, 0.1, 0.2), eps_l2=(0.5, 1.5),
+                            eval_examples=30)
   section = robustness.run_section(model, dataset, config, strategy=None, output_dir=str(tmp_path), writer=writer,
                                    progress=False)
-  assert {e["examples"] for e in section["robustness"]} == {30} and len(section["robustness"]) == 4
+  assert {e["examples"] for e in section["robustness"]} == {30} and len(section["robustness"]) == 4 + 3
   assert os.path.getsize(tmp_path / "robustness.png") > 1000
   from tensorboard.backend.event_processing import event_accumulator
   acc = event_accumulator.EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
@@ -147,7 +159,17 @@ def test_run_section_writes_tensorboard_and_png(trained_cnn, tmp_path):
   tags = set(acc.Tags()["tensors"])
   assert {"adv/fgsm_linf/eps_0.1", "adv/fgsm_l2/eps_0.5", "adv/fgsm_linf/eps_0"} <= tags
   value = tf.make_ndarray(acc.Tensors("adv/fgsm_linf/eps_0.1")[0].tensor_proto)
-  assert value == pytest.approx(section["robustness"][1]["accuracy"])
+  rows = {(e["norm"], e["eps"]): e["accuracy"] for e in section["robustness"]}
+  assert value == pytest.approx(rows["inf", 0.1])
+  # One curve per attack x norm, ε as the step: L∞ in quarter pixel levels, L2 in hundredths.
+  assert {"adv_curve/fgsm_linf", "adv_curve/fgsm_l2"} <= tags
+  def curve(tag):
+    return {ev.step: float(tf.make_ndarray(ev.tensor_proto)) for ev in acc.Tensors(tag)}
+  assert curve("adv_curve/fgsm_linf") == pytest.approx(
+      {0: rows["inf", 0.0], 8: rows["inf", 2 / 255], 102: rows["inf", 0.1], 204: rows["inf", 0.2]})
+  assert curve("adv_curve/fgsm_l2") == pytest.approx({0: rows["2", 0.0], 50: rows["2", 0.5], 150: rows["2", 1.5]})
+  assert rows["inf", 0.2] < rows["inf", 0.0]  # a curve, not a constant
+  assert "quarter pixel levels" in acc.SummaryMetadata("adv_curve/fgsm_linf").summary_description
 
 
 @pytest.mark.parametrize("field,value,flag", [

@@ -102,3 +102,17 @@ def test_no_retrace_across_hyperparameters():
   trainer.reset(model_fn().get_weights())
   trainer.run_steps(it, np.full(2, 0.1, np.float32), 2, momentum=0.9, weight_decay=0.0, nesterov=False)
   assert trainer.tracing_counts()["train_steps"] == 1
+
+
+def test_cosine_spans_max_steps_and_max_steps_is_checked():
+  cfg = config_lib.TrainConfig(lr=0.1, lr_schedule="cosine", epochs=3, max_steps=12, batch_size=256)
+  assert sgd.schedule_from_config(cfg, 5)(6) == pytest.approx(0.05)  # half-way through 12 updates, not 15
+  uncapped = config_lib.TrainConfig(lr=0.1, lr_schedule="cosine", epochs=3, batch_size=256)
+  assert sgd.schedule_from_config(uncapped, 5)(6) == pytest.approx(0.05 * (1 + math.cos(math.pi * 6 / 15)))
+  assert cfg.hparams()["max_steps"] == 12 and cfg.hparams()["budget"] == "steps"
+  assert uncapped.hparams()["max_steps"] == 0 and uncapped.hparams()["budget"] == "epochs"
+  cfg.validate_against(1437)  # 1437 // 256 = 5 steps an epoch: 12 updates take 3 epochs
+  with pytest.raises(config_lib.UsageError, match="--max_steps=12: .* 3 epochs, not --epochs=4"):
+    config_lib.TrainConfig(epochs=4, max_steps=12).validate_against(1437)
+  with pytest.raises(config_lib.UsageError, match="--max_steps=-1"):
+    config_lib.TrainConfig(max_steps=-1).validate()

@@ -2,6 +2,7 @@
 
 import glob
 import json
+import math
 import os
 import signal
 import socket
@@ -34,6 +35,10 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
   assert lines["constant_ratio-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05 * 32 / 256)
   assert lines["fixed_lr-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05)
   assert all(line["status"] == "ok" and line["metrics"]["test_accuracy"] > 0.1 for line in lines.values())
+  _assert_training_loss_recorded(lines.values())
+  assert all(line["hparams"]["budget"] == "epochs" and line["hparams"]["max_steps"] == 0 for line in lines.values())
+  assert lines["fixed_lr-b32-m0.9-s0"]["steps"] == 2 * (1437 // 32)  # every epoch, the last partial batch dropped
+  assert json.load(open(os.path.join(sweep, "sweep.json")))["budget"] == "epochs"
   assert len(glob.glob(os.path.join(sweep, "tuner", "trial_*"))) == 4  # keras-tuner ran each point once
   assert os.path.exists(os.path.join(sweep, "report", "report.md"))
   # The HParams dashboard's configuration at the root names every swept hyperparameter and the metrics.
@@ -55,6 +60,58 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
   assert again.returncode == 0, again.stderr[-3000:]
   assert _keys(sweep) == want  # nothing repeated
   assert "4 already done, 0 to run" in again.stdout
+
+
+def _assert_training_loss_recorded(lines):
+  """Every finished trial records its final training loss (whole training set, after training) and each
+  epoch's running training loss."""
+  for line in lines:
+    assert math.isfinite(line["metrics"]["train_loss"]), line["trial_id"]
+    assert line["history"] and all(math.isfinite(h["train/loss"]) for h in line["history"]), line["trial_id"]
+
+
+def test_steps_budget_gives_every_batch_size_the_same_updates(tmp_path):
+  """--budget=steps: S = round(2 epochs · 1437 / 64) = 45 updates at every B, so B = 128 (11 steps an epoch)
+  trains 5 epochs, the last one a single step; a rerun with the epochs budget is refused."""
+  sweep = str(tmp_path / "s")
+  args = [*FAST, "--regimes=fixed_lr", "--batch_sizes=32,64,128", "--base_batch_size=64", "--budget=steps",
+          f"--sweep_dir={sweep}"]
+  proc = run_module("tfrobust.sweep", *args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  assert len(lines) == 3
+  for b, epochs in ((32, 2), (64, 3), (128, 5)):
+    line = lines[f"fixed_lr-b{b}-m0.9-s0"]
+    assert line["status"] == "ok" and line["steps"] == 45, (b, line.get("steps"))
+    assert line["hparams"]["max_steps"] == 45 and line["hparams"]["budget"] == "steps"
+    assert line["hparams"]["epochs"] == epochs == len(line["history"])
+    assert line["history"][-1]["steps"] == 45 and line["history"][-1]["epoch_steps"] == 45 - (epochs - 1) * (1437 // b)
+  _assert_training_loss_recorded(lines.values())
+  description = json.load(open(os.path.join(sweep, "sweep.json")))
+  assert description["budget"] == "steps" and description["epochs"] == 2
+  other = run_module("tfrobust.sweep", *args[:-2], "--budget=epochs", f"--sweep_dir={sweep}")
+  assert other.returncode == 2 and "different study" in other.stderr and "budget" in other.stderr, other.stderr
+  assert len(_lines(sweep)) == 3
+
+
+def test_steps_budget_configs_align_the_schedule_in_updates():
+  """In-process: the point configs of the steps budget (no TensorFlow needed)."""
+  from tfrobust import config, grid as grid_lib, sgd
+  base = config.TrainConfig(lr=0.1, epochs=10, base_batch_size=64, lr_schedule="step", lr_decay_epochs=(5.0,),
+                            warmup_epochs=2.0)
+  grid = grid_lib.Grid(("fixed_lr",), (32, 64, 128), (0.9,), (0,), budget="steps")
+  grid.validate(num_train_examples=1437, base=base)
+  total = grid_lib.steps_budget(10, 1437, 64)
+  assert total == 225  # round(224.53)
+  for b in (32, 64, 128):
+    cfg = grid.train_config(grid_lib.Point("fixed_lr", b, 0.9, 0), base, 1437)
+    spe = 1437 // b
+    cfg.validate().validate_against(1437)
+    assert cfg.max_steps == 225 and cfg.epochs == -(-225 // spe)
+    lrs = [sgd.schedule_from_config(cfg, spe)(s) for s in range(225)]
+    assert lrs.index(0.1) == 44 and lrs.index(pytest.approx(0.01)) == 113  # warm-up (45 steps), decay: same
+  epochs_grid = grid_lib.Grid(("fixed_lr",), (32,), (0.9,), (0,))
+  assert epochs_grid.train_config(grid_lib.Point("fixed_lr", 32, 0.9, 0), base, 1437).max_steps == 0
 
 
 def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
@@ -91,6 +148,9 @@ def test_diverging_trial_is_recorded_and_the_sweep_finishes(tmp_path):
     (["--regimes=fixed_lr,adaptive"], "--regimes"),
     (["--momenta=1.5"], "--momenta"),
     (["--batch_sizes=16,x"], "--batch_sizes"),
+    (["--seeds=0,-1"], "--seeds"),
+    (["--budget=foo"], "--budget"),
+    (["--budget=steps", "--batch_sizes=16,64", "--base_batch_size=64"], "--budget"),  # 45 updates < 89 a B=16 epoch
 ])
 def test_bad_grid_one_line_exit_2_nothing_written(tmp_path, args, flag):
   sweep = tmp_path / "s"

@@ -10,6 +10,8 @@ from typing import Any, Optional, Tuple
 from tfrobust.errors import UsageError
 
 MODELS = ("mlp", "lenet", "c1", "c2", "resnet20", "vgg11")  # built by tfrobust.models
+# Training-set augmentation (tfrobust.data): crop_flip for CIFAR, crop for SVHN (a mirrored 2 is no 2).
+AUGMENTATIONS = ("none", "crop_flip", "crop")
 LR_SCALINGS = ("none", "linear", "sqrt")
 LR_SCHEDULES = ("constant", "step", "cosine")
 
@@ -21,6 +23,7 @@ class TrainConfig:
   data_dir: Optional[str] = None
   model: str = "mlp"
   batchnorm: bool = False
+  augment: str = "none"
   batch_size: int = 256
   lr: float = 0.05
   lr_scaling: str = "none"
@@ -33,6 +36,9 @@ class TrainConfig:
   nesterov: bool = False
   weight_decay: float = 0.0
   epochs: int = 60
+  # SGD updates to stop after (0: no cap, the epochs budget). A study's steps budget sets it with
+  # epochs = ceil(max_steps / steps per epoch), so the last epoch may be partial.
+  max_steps: int = 0
   seed: int = 0
   jit_compile: bool = False
   deterministic: bool = False
@@ -57,6 +63,7 @@ class TrainConfig:
       d.pop(key)
     d["lr_decay_epochs"] = list(self.lr_decay_epochs)
     d["scaled_lr"] = self.scaled_lr
+    d["budget"] = "steps" if self.max_steps else "epochs"  # what fixes the run's length
     return d
 
   def validate(self):
@@ -71,12 +78,16 @@ class TrainConfig:
       bad("base_batch_size", "must be > 0")
     if self.epochs <= 0:
       bad("epochs", "must be > 0")
+    if self.max_steps < 0:
+      bad("max_steps", "must be >= 0 (0: no cap, train --epochs epochs)")
     if not (0 <= self.momentum < 1):
       bad("momentum", "must be in [0, 1)")
     if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
       bad("weight_decay", "must be a finite number >= 0")
     if self.model not in MODELS:
       bad("model", f"unknown model; choose one of {', '.join(MODELS)}")
+    if self.augment not in AUGMENTATIONS:
+      bad("augment", f"choose one of {', '.join(AUGMENTATIONS)}")
     if self.lr_scaling not in LR_SCALINGS:
       bad("lr_scaling", f"choose one of {', '.join(LR_SCALINGS)}")
     if self.lr_schedule not in LR_SCHEDULES:
@@ -104,6 +115,11 @@ class TrainConfig:
                        f"({num_train_examples} examples of {self.dataset})")
     if self.batch_size % num_replicas:
       raise UsageError(f"--batch_size={self.batch_size}: must be divisible by the {num_replicas} replicas")
+    spe = num_train_examples // self.batch_size  # the loop drops each epoch's last partial batch
+    if self.max_steps and self.epochs != -(-self.max_steps // spe):
+      # epochs is recorded with the run: it must be the epochs max_steps really takes.
+      raise UsageError(f"--max_steps={self.max_steps}: at {spe} steps per epoch that is "
+                       f"{-(-self.max_steps // spe)} epochs, not --epochs={self.epochs}")
 
 
 @dataclasses.dataclass(frozen=True)

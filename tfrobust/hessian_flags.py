@@ -86,7 +86,7 @@ def define_flags(flag_values=flags.FLAGS):
   if "hessian_top_k" in flag_values:
     return
   fv = {"flag_values": flag_values}
-  flags.DEFINE_integer("hessian_top_k", 0, "Number of top Hessian eigenvalues (largest |λ|) to measure; "
+  flags.DEFINE_integer("hessian_top_k", 0, "Number of top Hessian eigenvalues (the k algebraically largest) to measure; "
                        "0 = no Hessian section.", **fv)
   flags.DEFINE_integer("hessian_examples", None, "Training examples the Hessian loss averages over "
                        "(default: all of digits, min(4096, training set) otherwise).", **fv)

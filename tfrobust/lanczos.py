@@ -2,8 +2,10 @@
 
 Pure numpy, float64 throughout (the operator may compute in float32; its results are promoted here), so that
 the tridiagonal matrix and the Ritz values are not limited by float32 round-off (google/spectral-density).
-`matvec(v) -> H v` takes and returns 1-D float64 arrays. "Top" eigenvalues are the largest in magnitude,
-sign kept: what power iteration finds, and what PyHessian reports.
+`matvec(v) -> H v` takes and returns 1-D float64 arrays. "Top" eigenvalues are the largest algebraically, in
+descending order: λ_max first, never a negative eigenvalue of larger magnitude (PyHessian reports whatever
+power iteration finds, the largest |λ|, which at a saddle is the most negative one). Lanczos also gives the
+smallest (most negative) Ritz value from the same run.
 """
 
 import dataclasses
@@ -25,6 +27,9 @@ class EigenResult:
   products: int
   converged: bool
   residuals: Optional[List[float]] = None  # Lanczos: bound |β s_m| on |θ - λ| for each Ritz value.
+  min_eigenvalue: Optional[float] = None  # Lanczos: the smallest Ritz value (None from power iteration)
+  min_converged: Optional[bool] = None  # its residual bound within tol·|θ_min|, or the Krylov space exhausted
+  min_residual: Optional[float] = None
 
 
 def _relative_change(new, old):
@@ -36,39 +41,53 @@ def rademacher(rng, n):
   return rng.integers(0, 2, size=n).astype(np.float64) * 2.0 - 1.0
 
 
-def power_iteration(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, rng) -> EigenResult:
-  """Top-k eigenvalues by power iteration with deflation, PyHessian's algorithm and stopping rule.
+def _power(matvec, n, found, shift, *, max_iter, tol, rng):
+  """One eigenpair of H + shift·I by power iteration, orthogonal to the vectors `found`, PyHessian's stopping
+  rule applied to the eigenvalue of H; (λ of H, vector, products, converged)."""
+  v = rng.standard_normal(n)
+  v /= np.linalg.norm(v)
+  lam, converged, products = None, False, 0
+  for _ in range(max_iter):
+    for u in found:  # Deflation: stay orthogonal to the eigenvectors already found.
+      v -= np.dot(u, v) * u
+    v /= np.linalg.norm(v)
+    hv = matvec(v) + shift * v
+    products += 1
+    new = float(np.dot(v, hv)) - shift
+    norm = np.linalg.norm(hv)
+    v = hv / norm if norm > 0 else v
+    if lam is not None and _relative_change(new, lam) < tol:
+      lam, converged = new, True
+      break
+    lam = new
+  return lam, v, products, converged
 
+
+def power_iteration(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, rng) -> EigenResult:
+  """Top-k eigenvalues (largest first) by power iteration with deflation, PyHessian's algorithm and stopping rule.
+
+  Power iteration finds the λ_d of largest |λ|. When λ_d ≥ 0 it is λ_max, and the next ones are found by
+  deflation on H + λ_d·I; when λ_d < 0 all k are found on H + |λ_d|·I. That operator is positive semi-definite,
+  so its dominant eigenvalues are H's largest, not negative ones of large magnitude; the shift slows
+  convergence ((λ₂ + c)/(λ₁ + c) per step instead of λ₂/λ₁), which Lanczos does not suffer. No min_eigenvalue
+  (None): a shifted run toward λ_min crawls when the bulk of the spectrum sits near 0; use Lanczos for it.
   `max_iter` bounds the iterations per eigenvalue; `converged` is False if any eigenvalue hit that bound.
   """
-  eigenvalues, eigenvectors = [], []
-  products, all_converged = 0, True
-  for _ in range(k):
-    v = rng.standard_normal(n)
-    v /= np.linalg.norm(v)
-    lam, converged = None, False
-    for _ in range(max_iter):
-      for u in eigenvectors:  # Deflation: stay orthogonal to the eigenvectors already found.
-        v -= np.dot(u, v) * u
-      v /= np.linalg.norm(v)
-      hv = matvec(v)
-      products += 1
-      new = float(np.dot(v, hv))
-      norm = np.linalg.norm(hv)
-      v = hv / norm if norm > 0 else v
-      if lam is not None and _relative_change(new, lam) < tol:
-        lam, converged = new, True
-        break
-      lam = new
-    all_converged &= converged
-    eigenvalues.append(lam)
-    eigenvectors.append(v)
-  return EigenResult(eigenvalues, products, products, all_converged)
+  kw = dict(max_iter=max_iter, tol=tol, rng=rng)
+  lam, v, products, shift_converged = _power(matvec, n, [], 0.0, **kw)
+  shift = abs(lam)
+  found = [(lam, v, shift_converged)] if lam >= 0 else []
+  while len(found) < k:
+    lam, v, p, converged = _power(matvec, n, [f[1] for f in found], shift, **kw)
+    products += p
+    found.append((lam, v, converged))
+  values = sorted((f[0] for f in found), reverse=True)
+  return EigenResult(values, products, products, shift_converged and all(f[2] for f in found))
 
 
-def _top_by_magnitude(theta, k):
-  order = np.argsort(-np.abs(theta), kind="stable")[:k]
-  return order
+def _top_algebraic(theta, k):
+  """Indices of the k largest Ritz values, largest first."""
+  return np.argsort(-theta, kind="stable")[:k]
 
 
 def lanczos_tridiagonal(matvec: Callable, v0, num_steps: int, on_step: Optional[Callable] = None):
@@ -115,11 +134,14 @@ def tridiagonal_eigh(alphas, betas):
 
 
 def lanczos_top(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, rng) -> EigenResult:
-  """Top-k eigenvalues by Lanczos from a random start. `max_iter` bounds the steps (= products), capped at n.
+  """Top-k eigenvalues (largest first) by Lanczos from a random start. `max_iter` bounds the steps (= products),
+  capped at n.
 
   Converged when each of the top-k Ritz values θ has residual bound |β s_m| ≤ tol·|θ|: an a-posteriori
   guarantee that H has an eigenvalue within tol·|θ| of θ (stricter than PyHessian's relative-change rule,
-  which stops whenever two consecutive estimates agree, however far both are from λ).
+  which stops whenever two consecutive estimates agree, however far both are from λ). The smallest Ritz value
+  comes free as min_eigenvalue, with its own bound and flag; the run does not go on for it, so it may be
+  unconverged when the top-k are (Ritz values converge fastest at the well-separated end of the spectrum).
   """
   state = {"converged": False}
 
@@ -127,7 +149,7 @@ def lanczos_top(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, 
     if len(alphas) < k:
       return False
     theta, s = tridiagonal_eigh(alphas, betas)
-    order = _top_by_magnitude(theta, k)
+    order = _top_algebraic(theta, k)
     if all(abs(beta_next * s[-1, i]) <= tol * (abs(theta[i]) + _EPS_REL) for i in order):
       state["converged"] = True
       return True
@@ -136,11 +158,14 @@ def lanczos_top(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, 
   v0 = rng.standard_normal(n)
   alphas, betas, beta_next, exhausted = lanczos_tridiagonal(matvec, v0, max_iter, on_step)
   theta, s = tridiagonal_eigh(alphas, betas)
-  order = _top_by_magnitude(theta, k)
+  order = _top_algebraic(theta, k)
   residuals = [0.0 if exhausted else float(abs(beta_next * s[-1, i])) for i in order]
   converged = state["converged"] or (exhausted and len(alphas) >= k)
   steps = len(alphas)
-  return EigenResult([float(t) for t in theta[order]], steps, steps, bool(converged), residuals)
+  min_residual = 0.0 if exhausted else float(abs(beta_next * s[-1, 0]))  # theta is ascending
+  return EigenResult([float(t) for t in theta[order]], steps, steps, bool(converged), residuals,
+                     min_eigenvalue=float(theta[0]), min_residual=min_residual,
+                     min_converged=bool(min_residual <= tol * (abs(theta[0]) + _EPS_REL)))
 
 
 @dataclasses.dataclass
@@ -191,19 +216,36 @@ def smooth_density(nodes, weights, *, num_points=1000, relative_sigma=0.01):
 
 
 def batched_power_iteration(matvec: Callable, v0, *, max_iter: int, tol: float) -> EigenResult:
-  """Top eigenvalue of each of N independent operators at once (rows of v0 [N, d]; matvec maps [N, d] to
+  """Largest eigenvalue of each of N independent operators at once (rows of v0 [N, d]; matvec maps [N, d] to
   [N, d] row by row). Stops when every row meets the relative-change rule; one iteration = one batched product.
+  A row whose dominant eigenvalue λ_d is negative is run again on H + |λ_d|·I (see power_iteration), all rows
+  together (the others start from their converged vectors and stop at once); iterations add up.
   """
-  v = np.array(v0, np.float64)
+  first = _batched_power(matvec, np.array(v0, np.float64), np.zeros(len(v0)), max_iter=max_iter, tol=tol)
+  lam = np.asarray(first[0].eigenvalues)
+  if not (lam < 0).any():
+    return first[0]
+  shift = np.where(lam < 0, -lam, 0.0)
+  start = np.where((lam < 0)[:, None], np.asarray(v0, np.float64), first[1])
+  second, _ = _batched_power(matvec, start, shift, max_iter=max_iter, tol=tol)
+  second.iterations += first[0].iterations
+  second.products = second.iterations
+  second.converged = second.converged and first[0].converged
+  return second
+
+
+def _batched_power(matvec, v, shift, *, max_iter, tol):
+  """batched_power_iteration on H_i + shift_i·I; (EigenResult of the H_i, last vectors)."""
+  shift = np.asarray(shift, np.float64)[:, None]
   lam, converged, it = None, False, 0
   for it in range(1, max_iter + 1):
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    hv = np.asarray(matvec(v), np.float64)
-    new = np.sum(v * hv, axis=1)
+    hv = np.asarray(matvec(v), np.float64) + shift * v
+    new = np.sum(v * hv, axis=1) - shift[:, 0]
     norm = np.linalg.norm(hv, axis=1, keepdims=True)
     v = np.where(norm > 0, hv / np.where(norm > 0, norm, 1.0), v)
     if lam is not None and np.max(np.abs(new - lam) / (np.abs(lam) + _EPS_REL)) < tol:
       lam, converged = new, True
       break
     lam = new
-  return EigenResult([float(x) for x in lam], it, it, converged)
+  return EigenResult([float(x) for x in lam], it, it, converged), v

@@ -1,6 +1,8 @@
 """How training steps are driven: epochs, checkpoints and resume, TensorBoard scalars, progress, NaN guard."""
 
 import dataclasses
+import os
+import sys
 import time
 from typing import Optional
 
@@ -9,6 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfrobust import data as data_lib
+from tfrobust import results
 from tfrobust import sgd
 from tfrobust.errors import UsageError
 
@@ -21,6 +24,10 @@ class FitResult:
   train_s: float = 0.0
   eval_s: float = 0.0
   resumed_from_step: int = 0
+  steps: int = 0  # SGD updates done in all (the step a diverged run stopped before, for it)
+
+
+HISTORY_FILE = "history.json"  # beside the checkpoints: a resumed run keeps the epochs done before the kill
 
 
 class CheckpointCorrupt(UsageError):
@@ -50,11 +57,24 @@ def restore_latest(ckpt, manager):
   return None
 
 
+def _read_history(checkpoint_dir, step):
+  """The history entries of the epochs that the restored checkpoint (at `step`) had finished."""
+  path = os.path.join(checkpoint_dir, HISTORY_FILE)
+  if not os.path.exists(path):
+    return []
+  return [r for r in results.read_json(path) if r.get("steps", step + 1) <= step]
+
+
 def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True):
-  """Trains `trainer.model` on `dataset` as `config` says, resuming from `checkpoint_dir` if it holds a run."""
+  """Trains `trainer.model` on `dataset` as `config` says, resuming from `checkpoint_dir` if it holds a run.
+
+  The run is config.epochs epochs, or exactly config.max_steps updates when that is set (a steps budget): the
+  last epoch is then partial, and still gets its history entry and checkpoint. `progress`: one plain line per
+  epoch, plus a keras Progbar only when stdout is a terminal (its redraws would fill a log file).
+  """
   n = len(dataset.x_train)
   spe = n // config.batch_size
-  total_steps = spe * config.epochs
+  total_steps = config.max_steps or spe * config.epochs
   lr_at = sgd.schedule_from_config(config, spe)
 
   ckpt, step_var, epoch_sums = make_checkpoint(trainer)
@@ -62,21 +82,25 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
   result = FitResult()
   if restore_latest(ckpt, manager):
     result.resumed_from_step = int(step_var.numpy())
+    result.history = _read_history(checkpoint_dir, result.resumed_from_step)
     logging.info("resumed from step %d of %d", result.resumed_from_step, total_steps)
   step = int(step_var.numpy())
 
   stream = data_lib.training_stream(dataset.x_train, dataset.y_train, config.batch_size,
-                                    seed=config.seed, epochs=config.epochs, start_step=step)
+                                    seed=config.seed, epochs=config.epochs, start_step=step,
+                                    augment=config.augment)
   iterator = iter(trainer.strategy.experimental_distribute_dataset(stream))
   bar = None
+  show_bar = progress and sys.stdout.isatty()
   epoch_start = time.perf_counter()
   epoch_train_s = 0.0
   while step < total_steps:
     epoch = step // spe
-    if progress and bar is None:
-      bar = keras.utils.Progbar(spe, stateful_metrics=["loss", "accuracy"], verbose=1)
+    epoch_steps = min(spe, total_steps - epoch * spe)  # the last epoch of a steps budget may be partial
+    if show_bar and bar is None:
+      bar = keras.utils.Progbar(epoch_steps, stateful_metrics=["loss", "accuracy"], verbose=1)
       print(f"epoch {epoch + 1}/{config.epochs}")
-    num = min(config.steps_per_call, spe - step % spe)
+    num = min(config.steps_per_call, epoch_steps - step % spe)
     if config.checkpoint_every_steps:
       num = min(num, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
     lrs = sgd.lr_vector(lr_at, step, num, config.steps_per_call)
@@ -98,22 +122,27 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
     step_var.assign(step)
     sums = epoch_sums.numpy()
     if bar is not None:
-      bar.update(step % spe or spe, values=[("loss", sums[0] / sums[2]), ("accuracy", sums[1] / sums[2])])
-    if step % spe == 0:
-      record = _end_epoch(trainer, dataset, config, step // spe, sums, lr_at(step - 1),
-                          epoch_train_s, time.perf_counter() - epoch_start, spe, result, writer, progress)
+      bar.update(step - epoch * spe, values=[("loss", sums[0] / sums[2]), ("accuracy", sums[1] / sums[2])])
+    if step == epoch * spe + epoch_steps:
+      record = _end_epoch(trainer, dataset, config, epoch + 1, sums, lr_at(step - 1),
+                          epoch_train_s, time.perf_counter() - epoch_start, epoch_steps, result, writer, progress)
+      record.update(steps=step, epoch_steps=epoch_steps)
       result.history.append(record)
       epoch_sums.assign(tf.zeros(4, tf.float64))
+      os.makedirs(checkpoint_dir, exist_ok=True)  # history first: _read_history drops an entry the kill left newer
+      results.write_json(os.path.join(checkpoint_dir, HISTORY_FILE), result.history)
       manager.save(checkpoint_number=step)
       bar = None
       epoch_start = time.perf_counter()
       epoch_train_s = 0.0
     elif config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
       manager.save(checkpoint_number=step)
+  result.steps = step
   return result
 
 
 def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer, progress):
+  """The epoch's history entry (`spe`: the steps it made), printed as one line and written to TensorBoard."""
   t0 = time.perf_counter()
   test_loss, test_acc = trainer.evaluate(dataset.x_test, dataset.y_test, config.eval_batch_size)
   result.eval_s += time.perf_counter() - t0

@@ -69,8 +69,31 @@ def _c2(x, batchnorm):
   return x
 
 
+@keras.saving.register_keras_serializable(package="tfrobust")
+class ShortcutA(layers.Layer):
+  """He et al.'s option-A shortcut: identity, subsampled by `stride` and zero-padded to `filters` channels.
+
+  Parameter-free, so ResNet-20 has the 0.27M weights of He et al.'s Table 6 (a 1x1 projection, option B, would
+  add 2,560 and change the network the paper trained).
+  """
+
+  def __init__(self, filters, stride, **kwargs):
+    super().__init__(**kwargs)
+    self.filters, self.stride = filters, stride
+
+  def call(self, x):
+    if self.stride > 1:
+      x = x[:, ::self.stride, ::self.stride, :]  # ceil(n / stride) rows: what a 'same' strided conv gives
+    extra = self.filters - x.shape[-1]
+    return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]]) if extra else x
+
+  def get_config(self):
+    return dict(super().get_config(), filters=self.filters, stride=self.stride)
+
+
 def _resnet20(x, batchnorm):
-  """He et al.'s CIFAR ResNet-20: 3 stages of 3 basic blocks, 16/32/64 filters."""
+  """He et al.'s CIFAR ResNet-20 (Sec. 4.2): 3 stages of 3 basic blocks, 16/32/64 filters, option-A shortcuts
+  (identity; strided subsampling and zero channels where the shape changes), as the paper trains it."""
   x = _conv_block(x, 16, 3, batchnorm)
   for stage, filters in enumerate((16, 32, 64)):
     for block in range(3):
@@ -81,7 +104,7 @@ def _resnet20(x, batchnorm):
       if batchnorm:
         y = layers.BatchNormalization(synchronized=True)(y)
       if stride != 1 or shortcut.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = ShortcutA(filters, stride, name=f"shortcut_{stage}_{block}")(shortcut)
       x = layers.ReLU()(layers.Add()([y, shortcut]))
   return layers.GlobalAveragePooling2D()(x)
 

@@ -43,7 +43,13 @@ class TrainerCache:
 
 
 def check_output_dir(output_dir, hparams):
-  """Refuses a directory that holds a run with other hyperparameters; True if it holds this run already."""
+  """Refuses a directory that holds a run with other hyperparameters, and a path that cannot become a directory
+  (a file, or under one: os.makedirs would raise later); True if it holds this run already."""
+  existing = os.path.abspath(output_dir)
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UsageError(f"--output_dir={output_dir}: {existing} exists and is not a directory; choose another")
   path = os.path.join(output_dir, HPARAMS_FILE)
   if not os.path.exists(path):
     if os.path.isdir(output_dir) and os.listdir(output_dir):
@@ -142,7 +148,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "metrics": {"train_loss": train_loss, "train_accuracy": train_acc,
                   "test_loss": test_loss, "test_accuracy": test_acc},
       "diverged": fit.diverged, "divergence": fit.divergence,
-      "history": fit.history, "resumed_from_step": fit.resumed_from_step,
+      "history": fit.history, "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
       "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,
       "timings": {"data_s": data_s, "build_s": build_s, "train_s": fit.train_s,
                   "epoch_eval_s": fit.eval_s, "final_eval_s": final_eval_s},

@@ -27,13 +27,14 @@ def sgd_update(w, v, g, *, lr, momentum, weight_decay, nesterov):
 
 
 def learning_rate(step, *, peak_lr, steps_per_epoch, epochs, schedule="constant", warmup_epochs=0.0,
-                  decay_epochs=(), decay_factor=0.1):
+                  decay_epochs=(), decay_factor=0.1, total_steps=None):
   """The learning rate (per SGD step) used at `step` (0-based).
 
   `peak_lr` is the rate after batch-size scaling. Warm-up rises linearly from peak/W to peak over the first
   W = warmup_epochs·steps_per_epoch steps (Goyal et al. 2017). After it: `constant`; `step` multiplies by
   `decay_factor` at each epoch in `decay_epochs` (the epoch boundary counts, as in Yao et al.'s 60/120/160);
-  `cosine` anneals from peak to 0 over the remaining steps.
+  `cosine` anneals from peak to 0 over the remaining steps. `total_steps` (default epochs·steps_per_epoch)
+  is the run's real length in updates, which a steps budget (TrainConfig.max_steps) makes shorter.
   """
   warmup_steps = int(round(warmup_epochs * steps_per_epoch))
   if step < warmup_steps:
@@ -44,19 +45,20 @@ def learning_rate(step, *, peak_lr, steps_per_epoch, epochs, schedule="constant"
     epoch = step / steps_per_epoch
     return peak_lr * decay_factor ** sum(1 for e in decay_epochs if epoch >= e)
   if schedule == "cosine":
-    total = epochs * steps_per_epoch - warmup_steps
+    total = (total_steps or epochs * steps_per_epoch) - warmup_steps
     progress = (step - warmup_steps) / max(total, 1)
     return peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
   raise ValueError(f"unknown schedule {schedule!r}")
 
 
 def schedule_from_config(config, steps_per_epoch):
-  """`learning_rate` with the run's settings bound: step -> η."""
+  """`learning_rate` with the run's settings bound: step -> η (spanning max_steps updates when it is set)."""
   def lr_at(step):
     return learning_rate(
         step, peak_lr=config.scaled_lr, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
         schedule=config.lr_schedule, warmup_epochs=config.warmup_epochs,
-        decay_epochs=config.lr_decay_epochs, decay_factor=config.lr_decay_factor)
+        decay_epochs=config.lr_decay_epochs, decay_factor=config.lr_decay_factor,
+        total_steps=config.max_steps or None)
   return lr_at
 
 

@@ -2,7 +2,8 @@
 
 Usable from Python (`run_study(grid, experiment, sweep_dir)`) as well as from `tfrobust.sweep`.
 Layout of a sweep directory:
-  sweep.json      the grid and the base run settings (a directory holding another grid is refused)
+  sweep.json      the grid (with its budget: epochs or steps) and the base run settings (a directory holding
+                  another grid or budget is refused)
   results.jsonl   one line per finished point: result.json plus trial_id (the point's key), regime, status
   trials/KEY/     each point's run directory (checkpoints, tensorboard, saved_model, result.json)
   tuner/          keras-tuner's own oracle and trial state (what resume and distribution go through)
@@ -122,12 +123,16 @@ class Study:
       self._dataset = self._data_lib.load_dataset(cfg.dataset, cfg.data_dir)
     return self._dataset
 
+  def train_config(self, point):
+    """The point's TrainConfig (the grid's budget needs the training-set size)."""
+    return self.grid.train_config(point, self.experiment.train, len(self.dataset.x_train))
+
   def run_point(self, point, tuner_trial_id=None):
     """Trains and evaluates `point` (or finds it recorded); returns its results.jsonl line."""
     existing = read_results(self.sweep_dir).get(point.key)
     if existing is not None:
       return existing
-    experiment = dataclasses.replace(self.experiment, train=point.train_config(self.experiment.train))
+    experiment = dataclasses.replace(self.experiment, train=self.train_config(point))
     trial_dir = os.path.join(self.sweep_dir, "trials", point.key)
     t0 = time.perf_counter()
     try:
@@ -138,7 +143,7 @@ class Study:
     except Exception as e:  # noqa: BLE001 - one failed point must not stop the study; recorded with its error
       logging.error("trial %s failed: %s", point.key, e)
       line = {"status": "failed", "error": traceback.format_exc(limit=8),
-              "hparams": point.train_config(self.experiment.train).hparams()}
+              "hparams": self.train_config(point).hparams()}
     line.update(trial_id=point.key, regime=point.regime, tuner_trial_id=tuner_trial_id,
                 wall_s=time.perf_counter() - t0)
     line = record(self.sweep_dir, line)
@@ -251,16 +256,15 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
                      epochs=experiment.train.epochs,
                      robustness=_section_dict(experiment.robustness), hessian=_section_dict(experiment.hessian))
-  for key in ("batch_size", "momentum", "seed", "lr_scaling", "scaled_lr"):
-    description["base"].pop(key)
+  for key in ("batch_size", "momentum", "seed", "lr_scaling", "scaled_lr", "max_steps", "budget"):
+    description["base"].pop(key)  # per point (budget: the grid's, at the top level)
   study = Study(grid, experiment, sweep_dir, strategy=strategy, dataset=dataset, report_eps=report_eps,
                 progress=progress, trial_progress=trial_progress)
+  if not is_chief() or grid.budget == "steps":  # before sweep.json: bad input writes nothing
+    grid.validate(num_train_examples=len(study.dataset.x_train), base=experiment.train,
+                  num_replicas=1 if is_chief() else study.strategy.num_replicas_in_sync)
   if not is_distributed() or is_chief():
     check_sweep_dir(sweep_dir, description)
-  if not is_chief():
-    grid.validate(num_train_examples=len(study.dataset.x_train),
-                  num_replicas=study.strategy.num_replicas_in_sync)
-  if not is_distributed() or is_chief():
     write_hparams_config(sweep_dir, grid, experiment.train.hparams())
   if progress and not is_chief():
     left = len(study.missing())

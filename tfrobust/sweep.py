@@ -1,7 +1,8 @@
 """Run the study: `python -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=DIR`.
 
-Every point of regimes × batch sizes × momenta × seeds trains for the same epochs with the run flags of
-`tfrobust.main` (--lr is η at --base_batch_size), is evaluated as a single run would be, and lands in
+Every point of regimes × batch sizes × momenta × seeds trains for the same budget — the same epochs, or with
+--budget=steps the same number of SGD updates — with the run flags of `tfrobust.main` (--lr is η at
+--base_batch_size), is evaluated as a single run would be, and lands in
 DIR/results.jsonl; then DIR/report/ is written. Running the same command again resumes.
 Exit status: 0 when every point finished (diverged runs included), 1 when a trial failed or points are
 missing, 2 on bad input.
@@ -28,6 +29,11 @@ flags.DEFINE_list("regimes", ["fixed_lr", "constant_ratio"],
 flags.DEFINE_list("batch_sizes", ["16", "32", "64", "128", "256"], "Batch sizes B of the grid.")
 flags.DEFINE_list("momenta", ["0", "0.9"], "Momenta μ of the grid.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds).")
+# A string, not an enum: a bad value is a UsageError from Grid.validate, like the other grid checks.
+flags.DEFINE_string("budget", "epochs", "What every point gets the same of: epochs (--epochs each; every B sees "
+                    "the data equally often) or steps (round(epochs · n_train / base_batch_size) SGD updates each, "
+                    "so a larger B trains more epochs: Hoffer et al. 2017; warm-up and decay epochs are rescaled "
+                    "to fall at the same update).")
 flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
                    "compare adversarial accuracy (default: the middle of the ε grid).")
 flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
@@ -37,7 +43,7 @@ def grid_from_flags():
   return grid_lib.Grid(regimes=tuple(FLAGS.regimes),
                        batch_sizes=grid_lib.parse_ints("batch_sizes", FLAGS.batch_sizes),
                        momenta=grid_lib.parse_floats("momenta", FLAGS.momenta),
-                       seeds=grid_lib.parse_ints("seeds", FLAGS.seeds))
+                       seeds=grid_lib.parse_ints("seeds", FLAGS.seeds), budget=FLAGS.budget)
 
 
 def main(argv):

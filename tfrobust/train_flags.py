@@ -15,6 +15,12 @@ def define_flags():
   flags.DEFINE_string("data_dir", None, "tfds data directory (tfds datasets only; never downloaded).")
   flags.DEFINE_enum("model", "mlp", config_lib.MODELS, "Network architecture.")
   flags.DEFINE_bool("batchnorm", False, "Add (synchronized) BatchNorm after each conv/dense layer.")
+  # A string, not an enum: a bad value is then a UsageError from TrainConfig.validate, like every other check.
+  flags.DEFINE_string("augment", "none", "Training-set augmentation, one of " + ", ".join(config_lib.AUGMENTATIONS)
+                      + ": none (MNIST-like sets); crop_flip (CIFAR: a random window of the image's size from "
+                      "the image zero-padded by 4 pixels a side, then a random horizontal flip); crop (SVHN: the "
+                      "crop only, as house numbers must not be mirrored). A pure function of (--seed, epoch, step): "
+                      "a resumed run sees the same images.")
   flags.DEFINE_integer("batch_size", 256, "Global batch size B (split over replicas).")
   flags.DEFINE_float("lr", 0.05, "Learning rate η per SGD step at --base_batch_size (see --lr_scaling).")
   flags.DEFINE_enum("lr_scaling", "none", config_lib.LR_SCALINGS,
@@ -40,7 +46,7 @@ def define_flags():
 def train_config_from_flags(FLAGS):
   return config_lib.TrainConfig(
       dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, model=FLAGS.model, batchnorm=FLAGS.batchnorm,
-      batch_size=FLAGS.batch_size, lr=FLAGS.lr, lr_scaling=FLAGS.lr_scaling,
+      augment=FLAGS.augment, batch_size=FLAGS.batch_size, lr=FLAGS.lr, lr_scaling=FLAGS.lr_scaling,
       base_batch_size=FLAGS.base_batch_size, lr_schedule=FLAGS.lr_schedule,
       lr_decay_epochs=float_list(FLAGS.lr_decay_epochs), lr_decay_factor=FLAGS.lr_decay_factor,
       warmup_epochs=FLAGS.warmup_epochs, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
