@@ -7,8 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF)
 DEMO_DIR ?= runs/digits_study
+DEMO_STEPS_DIR ?= runs/digits_study_steps
 
-.PHONY: demo run test venv ops bench clean readme-results
+.PHONY: demo demo-steps run test venv ops bench clean readme-results
 
 $(STAMP): setup.py requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ ops: $(STAMP)
 
 demo: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=$(DEMO_DIR)
+
+# The same study under the steps budget (every network makes the same number of SGD updates).
+demo-steps: $(STAMP) ops
+	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study_steps.cfg --sweep_dir=$(DEMO_STEPS_DIR)
 
 # The README's study tables are pasted from the committed reports under docs/results/*/summary.md (between
 # <!-- results:NAME:start/end --> markers); tests/test_readme_results.py fails when they disagree.
@@ -45,9 +50,11 @@ test: $(STAMP) ops .tools/node_modules/@bazel/buildifier-linux_x64/buildifier
 
 bench: $(STAMP) ops
 	$(PY) -m pip install -q -e ".[$(TF),bench]"
+	$(PY) bench/onednn.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/attack_throughput.py
 	$(PY) bench/hessian.py
+	$(PY) bench/hessian_pyhessian.py
 	$(PY) bench/fused_step.py
 
 clean:

@@ -45,7 +45,7 @@ setuptools.setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest>=7"],
-        "bench": ["torch"],  # only bench/train_throughput.py's PyTorch peer
+        "bench": ["torch", "pyhessian"],  # the PyTorch peers of bench/train_throughput.py and bench/hessian_pyhessian.py
     },
     cmdclass={"build_py": BuildPyWithOps},
 )

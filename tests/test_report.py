@@ -236,8 +236,9 @@ def test_report_end_to_end(tmp_path):
   page = open(os.path.join(out, "report.html")).read()
   assert page.count("data:image/png;base64,") == 5 and "<b>C2 — supported</b>" in page
   summary = open(os.path.join(out, "summary.md")).read()
-  assert summary.startswith("| claim | component | control | estimate | 95% CI | verdict |")
-  assert "| C1 | adv | all | -5." in summary and "Generated" not in summary and str(tmp_path) not in summary
+  assert summary.startswith("| claim | component | estimate (all) | 95% CI (all) | verdict: all | verdict: trained "
+                            "| verdict: worst_case |")
+  assert "| C1 | adv | -5." in summary and "Generated" not in summary and str(tmp_path) not in summary
 
 
 def test_report_is_deterministic(tmp_path):
@@ -284,6 +285,16 @@ def test_partial_sweep_with_diverged_failed_and_malformed_lines(tmp_path, capsys
   assert "constant_ratio-b256-m0.9-s1" in {e["trial_id"] for e in r("C2", "adv")["excluded"]}
   assert "constant_ratio-b256-m0.9-s1" not in {e["trial_id"] for e in r("C2", "adv", "worst_case")["excluded"]}
   assert "fixed_lr-b256-m0.9-s2" in {e["trial_id"] for e in r("C1", "adv", "worst_case")["excluded"]}
+
+
+def test_a_finished_trial_without_a_finite_test_accuracy_is_classified_not_skipped(tmp_path, capsys):
+  nan_line = trial_line("constant_ratio", 256, 0.9, 1, clean=None, adv=0.0, eig=1.0)
+  d = make_sweep(str(tmp_path), drop={("constant_ratio", 256, 0.9, 1)}, extra_lines=[json.dumps(nan_line)])
+  md = open(report.write_report(d, with_figures=False)).read()
+  assert "malformed" not in capsys.readouterr().err
+  _, r = rows_of(d)
+  reasons = {e["trial_id"]: e["reason"] for e in r("C2", "adv")["excluded"]}
+  assert reasons["constant_ratio-b256-m0.9-s1"].startswith("collapsed") and "constant_ratio-b256-m0.9-s1" in md
 
 
 def test_without_sweep_json_the_grid_is_inferred(tmp_path):

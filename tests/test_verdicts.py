@@ -267,3 +267,27 @@ def test_noisy_large_effect_is_estimated_within_its_interval():
   # With 5 seeds the interval should cover the true slope; fixed RNG seed, so this is deterministic.
   row = rows_of(synthetic(seeds=range(5), noise=0.03, seed=11))("C1", "adv")
   assert row["ci"][0] < -5.0 < row["ci"][1] and row["n_seeds"] == 5
+
+
+def test_worst_case_scores_adversarial_accuracy_at_zero_not_chance():
+  pts = synthetic(noise=0.002, n=5000)
+  pts = [v.Point(**{**p.__dict__, "kind": quality.DIVERGED, "reason": "diverged", "clean": None, "adv": None})
+         if p.regime == "fixed_lr" and p.batch_size == 256 and p.seed == 0 else p for p in pts]
+  assert effects.value(next(p for p in pts if p.kind == quality.DIVERGED), "adv", effects.WORST_CASE)[0] == 0.0
+  assert effects.value(next(p for p in pts if p.kind == quality.DIVERGED), "clean", effects.WORST_CASE)[0] == 0.1
+
+
+def test_trials_no_effect_can_use_are_listed_not_dropped():
+  pts = synthetic(seeds=(0, 1, 2, 3))
+  # Seed 3 keeps only B = 16 at μ = 0.9 in fixed_lr: no slope for that momentum, and no μ = 0 partner for C3.
+  pts = [p for p in pts if not (p.seed == 3 and p.regime == "fixed_lr" and
+                                (p.momentum == 0.0 or p.batch_size != 16))]
+  r = rows_of(pts)
+  lone = "fixed_lr-b16-m0.9-s3"
+  slope_reasons = {e["trial_id"]: e["reason"] for e in r("C1", "adv")["excluded"]}
+  assert "no slope" in slope_reasons[lone]
+  c3_reasons = {e["trial_id"]: e["reason"] for e in r("C3", "adv")["excluded"]}
+  assert "partner" in c3_reasons[lone]
+  # Seed 3's constant_ratio trials have no fixed_lr pair: listed for C3 too.
+  assert "constant_ratio-b64-m0.9-s3" in c3_reasons
+  assert r("C1", "adv")["n_seeds"] == 3 and r("C3", "adv")["n_seeds"] == 3

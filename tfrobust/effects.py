@@ -3,7 +3,8 @@
 Controls decide which trials enter and with what value:
   all         usable and doubtful trials, as measured;
   trained     the trained ones among them (tfrobust.quality.trained_rule);
-  worst_case  all, plus collapsed and diverged trials scored at chance accuracy (1/classes) on n examples;
+  worst_case  all, plus collapsed and diverged trials scored at their worst: clean accuracy at chance
+              (1/classes), adversarial accuracy 0 (working networks are often below chance there), on n examples;
               for the eigenvalue there is no worst-case value, so that component is not applicable there.
 Accuracies are fractions here; tfrobust.verdicts converts to points.
 """
@@ -13,13 +14,15 @@ from typing import Dict, List
 
 from tfrobust import quality
 
+FIXED, RATIO = "fixed_lr", "constant_ratio"
+
 ALL, TRAINED, WORST_CASE = "all", "trained", "worst_case"
 CONTROLS = (ALL, TRAINED, WORST_CASE)
 CONTROL_TEXT = {
     ALL: "usable and doubtful trials (collapsed, diverged and failed left out)",
     TRAINED: "trained trials only (under-trained ones left out: where each regime trains)",
-    WORST_CASE: "as all, plus collapsed and diverged trials scored at chance accuracy (not applicable to the "
-                "eigenvalue)",
+    WORST_CASE: "as all, plus collapsed and diverged trials scored at their worst: clean accuracy at chance, "
+                "adversarial accuracy 0 (not applicable to the eigenvalue)",
 }
 
 
@@ -40,7 +43,7 @@ def value(p, metric, control):
     return math.log2(p.top_eig), None, ""
   n = p.n_clean if metric == "clean" else p.n_adv
   if at_chance:
-    return p.chance, n, ""
+    return (p.chance if metric == "clean" else 0.0), n, ""
   v = getattr(p, metric)
   if v is None:
     return None, None, f"no {'clean' if metric == 'clean' else 'adversarial'} accuracy"
@@ -112,6 +115,35 @@ def c3_terms(fixed_items, ratio_items, *, low, high):
   fixed = momentum_terms(fixed_items, low=low, high=high)
   ratio = momentum_terms(ratio_items, low=low, high=high)
   return {s: fixed[s] + [(-w, v, n) for w, v, n in ratio[s]] for s in sorted(set(fixed) & set(ratio))}
+
+
+def unused(items, *, c3_pair=None):
+  """[{trial_id, reason}] of the items that no per-seed effect uses, so that none is dropped silently: a slope
+  needs two batch sizes for the seed and momentum; C3 (c3_pair = (low, high)) needs both momenta at the same B,
+  in both regimes, for the same seed."""
+  out = []
+  cells = _cells(items)
+  if c3_pair is None:
+    for p, _, _ in items:
+      if len(cells[p.seed][p.momentum]) < 2:
+        out.append({"trial_id": p.trial_id, "reason": f"the only batch size entering for seed {p.seed}, "
+                                                      f"μ = {p.momentum:g}: no slope"})
+    return out
+  low, high = c3_pair
+  by_regime = {}
+  for p, _, _ in items:
+    by_regime.setdefault(p.regime, {}).setdefault(p.seed, {}).setdefault(p.momentum, set()).add(p.batch_size)
+  for p, _, _ in items:
+    mine = by_regime.get(p.regime, {}).get(p.seed, {})
+    other = by_regime.get(RATIO if p.regime == FIXED else FIXED, {}).get(p.seed, {})
+    partner = high if p.momentum == low else low
+    if p.momentum not in c3_pair:
+      out.append({"trial_id": p.trial_id, "reason": f"C3 compares μ = {low:g} with μ = {high:g} only"})
+    elif p.batch_size not in mine.get(partner, set()):
+      out.append({"trial_id": p.trial_id, "reason": f"no μ = {partner:g} partner at B = {p.batch_size}"})
+    elif not (other.get(low, set()) & other.get(high, set())):
+      out.append({"trial_id": p.trial_id, "reason": f"seed {p.seed} has no momentum pair in the other regime"})
+  return out
 
 
 def momenta_compared(points):

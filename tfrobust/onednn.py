@@ -14,6 +14,9 @@ import os
 import sys
 
 ENV = "TF_ENABLE_ONEDNN_OPTS"
+# Set beside ENV when tfrobust chose it, so that a child process that inherits both does not take tfrobust's
+# own choice for the user's.
+CHOSEN_ENV = "TFROBUST_ONEDNN_CHOSEN"
 # Models without convolutions, for which oneDNN measured slower than TensorFlow's Eigen kernels.
 DENSE_ONLY_MODELS = ("mlp",)
 
@@ -30,13 +33,15 @@ def configure(model=None):
   model: the --model of the run (None: not known, e.g. a SavedModel; oneDNN is then on).
   Returns {"onednn": bool or None, "onednn_source": why}, which result.json's `versions` records.
   """
-  if ENV in os.environ:
+  if ENV in os.environ and os.environ.get(CHOSEN_ENV) == os.environ[ENV]:
+    _choice.update(onednn=_on(os.environ[ENV]), onednn_source="tfrobust default, inherited from the parent process")
+  elif ENV in os.environ:
     _choice.update(onednn=_on(os.environ[ENV]), onednn_source=f"{ENV}={os.environ[ENV]} set by the user")
   elif "tensorflow" in sys.modules:
     _choice.update(onednn=None, onednn_source="TensorFlow was loaded before tfrobust could choose")
   else:
     dense = model in DENSE_ONLY_MODELS
-    os.environ[ENV] = "0" if dense else "1"
+    os.environ[ENV] = os.environ[CHOSEN_ENV] = "0" if dense else "1"
     why = f"off for the dense-only model {model}" if dense else "on (convolutions and HVPs run 2-4x faster)"
     _choice.update(onednn=not dense, onednn_source=f"tfrobust default: {why}")
   return dict(_choice)

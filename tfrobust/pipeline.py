@@ -55,7 +55,7 @@ def check_output_dir(output_dir, hparams):
     if os.path.isdir(output_dir) and os.listdir(output_dir):
       raise UsageError(f"--output_dir={output_dir}: not empty and holds no tfrobust run; choose another")
     return False
-  previous = results.read_json(path)
+  previous = results.with_later_defaults(results.read_json(path))
   if previous != results._clean(hparams):
     diff = sorted(k for k in set(previous) | set(hparams) if previous.get(k) != results._clean(hparams).get(k))
     raise UsageError(f"--output_dir={output_dir}: holds a run with different hyperparameters "

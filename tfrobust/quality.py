@@ -106,7 +106,8 @@ def class_rules():
           "doubtful: any other failed robustness check, or a Hessian estimate that did not converge "
           "(`hessian.not_converged`); doubtful trials stay in the fits and are listed.",
           "usable: everything else. Collapsed, diverged and failed trials are left out of the main fits and "
-          "listed; the worst_case control scores collapsed and diverged trials at chance accuracy."]
+          "listed; the worst_case control scores collapsed and diverged trials at their worst (clean accuracy "
+          "at chance, adversarial accuracy 0)."]
 
 
 def _plateau_window(n_records):

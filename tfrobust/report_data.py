@@ -98,8 +98,8 @@ def parse_trial(obj, lineno=0):
   diverged = bool(obj.get("diverged", False))
   metrics = obj.get("metrics") or {}
   clean = metrics.get("test_accuracy")
-  if status == "ok" and not diverged and _finite(clean) is None:
-    raise ValueError("a finished trial without a finite test_accuracy")
+  # A finished trial without a finite test accuracy is kept: tfrobust.quality classifies it (collapsed) and
+  # the report lists it, instead of counting it among malformed lines.
   rob = []
   for r in obj.get("robustness") or ():
     if _finite(r.get("eps")) is not None and _finite(r.get("accuracy")) is not None:

@@ -243,16 +243,23 @@ def build_document(ctx):
 
 
 def summary_markdown(rows, points, regimes):
-  """summary.md: one table of every verdict row, then the fragile, breakdown and too-small sentences.
+  """summary.md: one line per claim and component (the estimate and CI on all usable trials, and the verdict on
+  each control), then the fragile, breakdown and too-small sentences.
   Deterministic (no date, no path), so README.md can quote it and `readme_results --check` compare it."""
+  controls = (effects.ALL, effects.TRAINED, effects.WORST_CASE)
+  by_key = {(r["claim"], r["component"], r["control"]): r for r in rows}
   table = []
   for r in rows:
+    if r["control"] != effects.ALL:
+      continue
+    cells = [verdict_cell(by_key[(r["claim"], r["component"], c)]) for c in controls]
     if r["component"] == "claim":
-      table.append([r["claim"], "**claim**", r["control"], "", "", f"**{r['verdict']}**"])
+      fragile = " (fragile)" if r.get("fragile") else ""
+      table.append([r["claim"], "**claim**" + fragile, "", ""] + cells)
     else:
-      table.append([r["claim"], r["component"], r["control"], fmt(r["estimate"], r["unit"]),
-                    fmt_ci(r["ci"], r["unit"]), verdict_cell(r)])
-  parts = [render.md_table(["claim", "component", "control", "estimate", "95% CI", "verdict"], table),
+      table.append([r["claim"], r["component"], fmt(r["estimate"], r["unit"]), fmt_ci(r["ci"], r["unit"])] + cells)
+  parts = [render.md_table(["claim", "component", "estimate (all)", "95% CI (all)"]
+                           + [f"verdict: {c}" for c in controls], table),
            "Units: accuracy points per doubling of B (C1, C2 clean/adv), log2 λ_max per doubling of B (C1 eig), "
            "accuracy points (C3)."]
   parts += [f"{m['claim']} is **fragile**: " + "; ".join(m["fragile_reasons"]) + "."

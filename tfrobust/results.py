@@ -44,6 +44,16 @@ def append_jsonl(path, obj):
     os.close(fd)
 
 
+# Hyperparameters added after runs and sweeps already existed, with the value that reproduces those runs: a
+# directory written before a key existed compares as if it held that value, so it can still be resumed.
+LATER_HPARAMS = {"augment": "none", "max_steps": 0, "budget": "epochs"}
+
+
+def with_later_defaults(hparams):
+  """`hparams` with every key of LATER_HPARAMS it lacks set to that default."""
+  return {**LATER_HPARAMS, **hparams}
+
+
 def read_json(path):
   with open(path) as f:
     return json.load(f)

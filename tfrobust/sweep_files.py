@@ -62,6 +62,10 @@ def check_sweep_dir(sweep_dir, description):
   description = results._clean(description)
   if os.path.exists(path):
     previous = results.read_json(path)
+    previous = dict(previous, budget=previous.get("budget", results.LATER_HPARAMS["budget"]))
+    if isinstance(previous.get("base"), dict):
+      previous["base"] = {k: v for k, v in results.with_later_defaults(previous["base"]).items()
+                          if k in description.get("base", {}) or k in previous["base"]}
     fixed = {k: v for k, v in previous.items() if k != "report_eps"}
     if fixed != {k: v for k, v in description.items() if k != "report_eps"}:
       diff = sorted(k for k in set(previous) | set(description)

@@ -14,12 +14,13 @@ from tfrobust import claims as rules
 from tfrobust import effects, quality, stats
 from tfrobust.claims import ACC_MARGIN, EIG_MARGIN, MIN_SEEDS, MOMENTUM_MARGIN  # noqa: F401 (re-exported)
 
-FIXED, RATIO = "fixed_lr", "constant_ratio"
+FIXED, RATIO = effects.FIXED, effects.RATIO
 STATEMENTS = {
     "C1": "At a fixed η, larger B gives worse generalization and adversarial robustness and a larger top "
           "Hessian eigenvalue.",
-    "C2": "At a constant η/B, models generalize well and adversarial robustness is almost constant in B.",
-    "C3": "Momentum changes accuracy/robustness more at a fixed η (varying B) than at a constant η/B.",
+    "C2": "At a constant η/B, clean and adversarial accuracy are almost constant in B (a regime that does not "
+          "train at some B is reported as a breakdown, not fitted).",
+    "C3": "Momentum helps accuracy/robustness more at a fixed η (varying B) than at a constant η/B.",
 }
 PER_DOUBLING = "points per doubling of B"
 LOG2_PER_DOUBLING = "log2 λ_max per doubling of B"
@@ -88,12 +89,13 @@ def _per_seed(comp, points, control, pair):
   """(per-seed terms, excluded, reason when not measurable)."""
   items, excluded = effects.select(points, comp.metric, control, comp.regimes)
   if comp.claim != "C3":
-    return effects.slope_terms(items), excluded, ""
+    return effects.slope_terms(items), excluded + effects.unused(items), ""
   if pair is None:
     return {}, excluded, "needs two momenta in both fixed_lr and constant_ratio"
   fixed = [it for it in items if it[0].regime == FIXED]
   ratio = [it for it in items if it[0].regime == RATIO]
-  return effects.c3_terms(fixed, ratio, low=pair[0], high=pair[1]), excluded, ""
+  return (effects.c3_terms(fixed, ratio, low=pair[0], high=pair[1]),
+          excluded + effects.unused(items, c3_pair=pair), "")
 
 
 def _row(comp, control, margin, **fields):
