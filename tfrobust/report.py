@@ -112,7 +112,7 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
   points = to_points(trials, choice)
   rows = verdicts.evaluate(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
                            momentum_margin=margins["momentum"], min_seeds=min_seeds)
-  return Context(os.path.abspath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
+  return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
                  data_notes(trials), budget_text, margins, min_seeds)
 
 
