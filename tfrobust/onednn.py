@@ -1,13 +1,13 @@
 """Whether TensorFlow's oneDNN CPU kernels are on: chosen per workload before TensorFlow loads.
 
-TensorFlow's CPU wheel turns its oneDNN kernels on by default only on CPUs with AVX-512-class features; on an
-AVX2-only CPU (e.g. AMD EPYC) it falls back to Eigen. Measured side by side with `bench/onednn.py` on such a
-CPU, oneDNN makes convolutions, their gradients and Hessian-vector products 2-4x faster, but makes a dense-only
-network (the MLP on digits) a little slower. So every entry point asks for oneDNN unless the model is
-dense-only, and a user's own `TF_ENABLE_ONEDNN_OPTS` always wins. The variable is read once, when TensorFlow is
-imported; the entry points import TensorFlow only after their flags are parsed, so the choice can depend on
-`--model`. oneDNN and `--deterministic` agree: the bitwise kill -9 resume and the 1-vs-2 replica tests pass
-with it on (tests/test_resume.py, tests/test_train.py run with oneDNN forced on too).
+TensorFlow's CPU wheel turns its oneDNN kernels on by itself only on CPUs with AVX-512-class features; on an
+AVX2-only CPU it falls back to Eigen, 2-3x slower for convolutions and Hessian-vector products. Whatever the CPU,
+`bench/onednn.py` measures both settings side by side per workload; a dense-only network (the MLP on digits)
+gains nothing from oneDNN. So every entry point asks for oneDNN unless the model is dense-only, and a user's own
+`TF_ENABLE_ONEDNN_OPTS` always wins. The variable is read once, when TensorFlow is imported; the entry points
+import TensorFlow only after their flags are parsed, so the choice can depend on `--model`. oneDNN and
+`--deterministic` agree: the bitwise kill -9 resume test trains LeNet (oneDNN on by this rule) and the 1-vs-2
+replica test passes with TF_ENABLE_ONEDNN_OPTS=1 as with 0.
 """
 
 import os
