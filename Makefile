@@ -33,15 +33,15 @@ demo-steps: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study_steps.cfg --sweep_dir=$(DEMO_STEPS_DIR)
 
 # The README's study tables are pasted from the committed reports under docs/results/*/summary.md (between
-# <!-- results:NAME:start/end --> markers); tests/test_readme_results.py fails when they disagree.
+# <!-- results:NAME:start/end --> markers); tests/report/test_readme_results.py fails when they disagree.
 readme-results: $(STAMP)
-	$(PY) -m tfrobust.readme_results
+	$(PY) -m tfrobust.report.readme_results
 
 # One training run with the design card's command (no study).
 run: $(STAMP)
 	$(PY) -m tfrobust.main --batch_size=256 --lr=0.05
 
-# buildifier (the BUILD lint of tests/test_build.py) comes from npm where npm exists; the test skips otherwise.
+# buildifier (the BUILD lint of tests/test_bazel.py) comes from npm where npm exists; the test skips otherwise.
 .tools/node_modules/@bazel/buildifier-linux_x64/buildifier:
 	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .tools @bazel/buildifier-linux_x64
 

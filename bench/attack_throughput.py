@@ -24,7 +24,9 @@ ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS se
 import tensorflow as tf  # noqa: E402
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent  # noqa: E402
 
-from tfrobust import attacks, data, models, results  # noqa: E402
+from tfrobust import data, io, models  # noqa: E402
+from tfrobust.evaluators.robustness import attacks  # noqa: E402
+from tfrobust.evaluators.robustness.runner import AttackRunner  # noqa: E402
 
 
 def timed(fn, repeats):
@@ -72,12 +74,12 @@ def main():
     lines.append(f"| {name} | ratios | (b)/(c) = {base / floor:.2f} (goal <= 1.2) | (a)/(b) = "
                  f"{rows['a_cleverhans_eager'][1] / base:.2f} (goal >= 5) | | |")
   from tfrobust import ops
-  record.update(fused_op_backend=ops.backend(), machine=platform.processor() or platform.machine(),
-                cpu_count=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")), versions=results.versions())
+  record.update(fused_op_implementation=ops.implementation(), machine=platform.processor() or platform.machine(),
+                cpu_count=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")), versions=io.versions())
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  results.write_json(args.output, record)
+  io.write_json(args.output, record)
   print("\n".join(lines))
-  print(f"fused op: {record['fused_op_backend']} -> {args.output}")
+  print(f"fused op: {record['fused_op_implementation']} -> {args.output}")
 
 
 def measure(model, x, y, *, eps, k, norm, batch_size, repeats):
@@ -89,14 +91,14 @@ def measure(model, x, y, *, eps, k, norm, batch_size, repeats):
 
   def cleverhans_eager():
     for bx, by in batches:
-      projected_gradient_descent(lambda t: model(t, training=False), bx, eps, step_size, k, attacks.NORMS[norm],
+      projected_gradient_descent(lambda t: model(t, training=False), bx, eps, step_size, k, attacks.ORD[norm],
                                  loss_fn=attacks.log_odds, clip_min=0.0, clip_max=1.0, y=by, rand_init=True,
                                  sanity_checks=False).numpy()
   rows["a_cleverhans_eager"] = timed(cleverhans_eager, max(1, repeats - 1))
 
   for backend in ("cleverhans", "fused"):
-    sweeper = attacks.Sweeper(model, x, y, batch_size=batch_size, seed=0, backend=backend)
-    rows[f"b_compiled_{backend}"] = timed(lambda: sweeper.run("pgd", norm, eps=eps, step_size=step_size, steps=k),
+    runner = AttackRunner(model, x, y, batch_size=batch_size, seed=0, backend=backend)
+    rows[f"b_compiled_{backend}"] = timed(lambda: runner.run("pgd", norm, eps=eps, step_size=step_size, steps=k),
                                           repeats)
 
   @tf.function

@@ -9,7 +9,8 @@ microseconds per step (median over repeats) and the speed-up of each path over u
   tf:    tfrobust.ops.fallback, plain TF ops (what the op replaces)
   xla:   the same expression in a tf.function(jit_compile=True), called once per step
 Part 2, end to end: PGD-20 (L∞, ε = 0.1, step 0.01, zero start) on a small model, seconds per attack of one
-batch, with the step as op / tf / xla, and cleverhans' loop (tfrobust.attacks.pgd) as the reference.
+batch, with the step as op / tf / xla (bench/fused_pgd.py), and cleverhans' loop (attacks.pgd of
+tfrobust/evaluators/robustness) as the reference.
 
 Writes JSON to --output (default /tmp/tfrobust-bench/fused_step.json) and prints a table. Times are wall-clock
 on whatever machine runs it (the machine, TF version and thread counts go into the JSON); compare rows of one
@@ -31,8 +32,9 @@ ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS se
 
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
-from tfrobust import attacks, models, ops  # pylint: disable=wrong-import-position
-from tfrobust.ops import pgd  # pylint: disable=wrong-import-position
+import fused_pgd as pgd  # pylint: disable=wrong-import-position (bench/fused_pgd.py)
+from tfrobust import models, ops  # pylint: disable=wrong-import-position
+from tfrobust.evaluators.robustness import attacks  # pylint: disable=wrong-import-position
 from timing import median_seconds  # pylint: disable=wrong-import-position (bench/timing.py)
 
 IMAGES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
@@ -149,18 +151,18 @@ def main():
   parser.add_argument("--quick", action="store_true", help="batch 128 only, one end-to-end model")
   args = parser.parse_args()
   impls = ["tf", "xla"]
-  if ops.backend() == "compiled":
+  if ops.implementation() == "compiled":
     impls.insert(0, "fused")
   else:
     print("note: the op library is not built (python -m tfrobust.ops.build); 'fused' would be the fallback, left out", file=sys.stderr)
-  print("backend:", ops.backend(), "| TF", tf.__version__, "| cores", os.cpu_count(), flush=True)
+  print("op:", ops.implementation(), "| TF", tf.__version__, "| cores", os.cpu_count(), flush=True)
   result = {
       "onednn": ONEDNN,
       "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                   "tensorflow": tf.__version__,
                   "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                   "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
-      "backend": ops.backend(), "impls": impls, "settings": SETTINGS, "repeats": args.repeats,
+      "op_implementation": ops.implementation(), "impls": impls, "settings": SETTINGS, "repeats": args.repeats,
   }
   result["step"] = bench_steps(impls, args.repeats, args.quick)
   result["end_to_end"] = bench_end_to_end(impls, args.repeats, args.quick)

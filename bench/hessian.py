@@ -1,5 +1,6 @@
-"""Benchmark of tfrobust.hessian: one gradient, one HVP per autodiff mode, the top eigenvalue to 1e-3 by power
-iteration and by Lanczos; LeNet on 1,000 mnist5k training images and the MLP on all 1,437 digits images.
+"""Benchmark of the Hessian evaluator (tfrobust/evaluators/hessian): one gradient, one HVP per autodiff mode, the
+top eigenvalue to 1e-3 by power iteration and by Lanczos; LeNet on 1,000 mnist5k training images and the MLP on
+all 1,437 digits images.
 
   .venv/bin/python bench/hessian.py
 
@@ -8,7 +9,7 @@ model that learned something. Times are medians of repeated calls after a warm-u
 first call of a fresh model (trace) and of a second model of the same architecture (shared trace) are timed
 too. Accuracy: each solver's result against a reference from Lanczos run to tol=1e-7.
 Writes --output (default /tmp/tfrobust-bench/hessian.json) and prints a table. Goal: HVP/gradient <= 2.0.
-Reference (STUDY.md): PyHessian, LeNet on 1,000 MNIST-shaped inputs, 2 CPU cores: 1.43 s per HVP, 24.9 s to the
+Reference (docs/study.md): PyHessian, LeNet on 1,000 MNIST-shaped inputs, 2 CPU cores: 1.43 s per HVP, 24.9 s to the
 top eigenvalue.
 """
 
@@ -29,12 +30,15 @@ ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS se
 import keras  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
-from tfrobust import data, hessian, models  # pylint: disable=wrong-import-position
-from tfrobust import hvp as hvp_lib  # pylint: disable=wrong-import-position
+from tfrobust import data, models  # pylint: disable=wrong-import-position
+from tfrobust.evaluators.hessian import analyzer  # pylint: disable=wrong-import-position
+from tfrobust.evaluators.hessian import config as hessian_config  # pylint: disable=wrong-import-position
+from tfrobust.evaluators.hessian import evaluate as hessian_eval  # pylint: disable=wrong-import-position
+from tfrobust.evaluators.hessian import hvp as hvp_lib  # pylint: disable=wrong-import-position
 from timing import median_seconds  # pylint: disable=wrong-import-position (bench/timing.py)
 
 PYHESSIAN = {"model": "lenet", "examples": 1000, "hvp_seconds": 1.43, "top_eigenvalue_seconds": 24.9}
-TOL, MAX_ITER, BATCH = 1e-3, 100, hessian.HessianConfig().batch_size
+TOL, MAX_ITER, BATCH = 1e-3, 100, hessian_config.HessianConfig().batch_size
 
 
 
@@ -49,7 +53,7 @@ def trained_model(model_name, ds, seed):
 
 def first_call_seconds(model, x, y):
   start = time.perf_counter()
-  a = hessian.HessianAnalyzer(model, x, y, batch_size=BATCH)
+  a = analyzer.HessianAnalyzer(model, x, y, batch_size=BATCH)
   a.hvp(np.ones(a.num_params))
   return time.perf_counter() - start
 
@@ -58,16 +62,16 @@ def bench(name, model_name, dataset_name, examples, repeats):
   ds = data.load_dataset(dataset_name)
   model, accuracy = trained_model(model_name, ds, seed=0)
   second, _ = trained_model(model_name, ds, seed=1)
-  idx = hessian.subset_indices(len(ds.x_train), examples, 0)
+  idx = hessian_eval.subset_indices(len(ds.x_train), examples, 0)
   x, y = ds.x_train[idx], ds.y_train[idx]
   row = {"name": name, "model": model_name, "dataset": dataset_name, "examples": len(idx),
          "batch_size": BATCH, "train_accuracy": accuracy}
   hvp_lib.clear_cache()
   row["first_hvp_s"] = first_call_seconds(model, x, y)  # Builds the data tensors and traces.
   row["second_model_first_hvp_s"] = first_call_seconds(second, x, y)  # Shares the trace.
-  analyzers = {mode: hessian.HessianAnalyzer(model, x, y, batch_size=BATCH, hvp_mode=mode)
-               for mode in hessian.HVP_MODES}
-  a = analyzers[hessian.DEFAULT_HVP_MODE]
+  analyzers = {mode: analyzer.HessianAnalyzer(model, x, y, batch_size=BATCH, hvp_mode=mode)
+               for mode in analyzer.HVP_MODES}
+  a = analyzers[analyzer.DEFAULT_HVP_MODE]
   row["num_params"] = a.num_params
   row["gradient_s"] = median_seconds(a.loss_and_gradient, repeats)
   v = np.random.default_rng(0).standard_normal(a.num_params)
@@ -77,7 +81,7 @@ def bench(name, model_name, dataset_name, examples, repeats):
   reference = a.top_eigenvalues(1, method="lanczos", max_iter=300, tol=1e-7, seed=1)
   row["reference_eigenvalue"] = reference.eigenvalues[0]
   row["reference_converged"] = reference.converged
-  for method in hessian.METHODS:
+  for method in hessian_config.METHODS:
     start = time.perf_counter()
     r = a.top_eigenvalues(1, method=method, max_iter=MAX_ITER, tol=TOL, seed=0)
     row[f"{method}_s"] = time.perf_counter() - start
@@ -117,7 +121,7 @@ def main():
           f"{r['first_hvp_s']:.2f} / {r['second_model_first_hvp_s']:.2f} | {solver(r, 'power')} | "
           f"{solver(r, 'lanczos')} | {r['reference_eigenvalue']:.4f} |")
   p = PYHESSIAN
-  print(f"| PyHessian (STUDY.md) LeNet | | {p['examples']} | | {p['hvp_seconds']} | | | "
+  print(f"| PyHessian (docs/study.md) LeNet | | {p['examples']} | | {p['hvp_seconds']} | | | "
         f"{p['top_eigenvalue_seconds']} | | |")
   print(f"wrote {args.output}")
 

@@ -4,20 +4,21 @@ cross-entropy on the same 1,000 mnist5k training images, with the time of each a
   .venv/bin/python bench/hessian_pyhessian.py [--examples=1000] [--ks=1,3] [--repeats=5] [--weights=W.npz]
 
 The TF process trains LeNet with tfrobust's Trainer (--train_epochs of SGD, batch 128, lr 0.05, momentum 0.9,
-seed --seed) or loads --weights (an .npz as this script writes with --npz), takes tfrobust.hessian's subset
+seed --seed) or loads --weights (an .npz as this script writes with --npz), takes the Hessian evaluator's subset
 (subset_indices, seed 0) and writes weights, images, labels, TF's logits and a probe vector to an .npz. A child
 process (TensorFlow and PyTorch in one process segfault here) loads them into the same LeNet in PyTorch
 (bench/torch_lenet.py), refuses to go on unless its logits agree with TF's and times PyHessian
 (the `pyhessian` package, installed by the `bench` extra) `hessian(model, criterion, data=(x, y), cuda=False)
 .eigenvalues(maxIter, tol, top_n=k)`. Both sides use --threads threads (default: all cores), oneDNN on for TF.
 
-tfrobust is timed as a user calls it, `tfrobust.hessian.top_eigenvalues(model, dataset, k, examples=N)`
-(subset, analyzer, Lanczos): first call (a fresh trace: the function cache is cleared first) and warm (median
-of --repeats calls; only k's first call in the process also pays TF's runtime warm-up). Instrumented runs
-(the same steps by hand) split the time into subset, analyzer construction, the first HVP (the trace when
-cold), the later HVPs and Lanczos's own numpy work, also with numpy's BLAS held to one thread (its threads
-compete with TF's pool for the same cores). PyHessian: constructor (forward + backward with create_graph) and
-eigenvalues (its HVPs timed one by one), first call and median of --repeats, the same start vector each time.
+tfrobust is timed as a user calls it,
+`tfrobust.evaluators.hessian.evaluate.top_eigenvalues(model, dataset, k, examples=N)` (subset, analyzer,
+Lanczos): first call (a fresh trace: the function cache is cleared first) and warm (median of --repeats calls;
+only k's first call in the process also pays TF's runtime warm-up). Instrumented runs (the same steps by hand)
+split the time into subset, analyzer construction, the first HVP (the trace when cold), the later HVPs and
+Lanczos's own numpy work, also with numpy's BLAS held to one thread (its threads compete with TF's pool for the
+same cores). PyHessian: constructor (forward + backward with create_graph) and eigenvalues (its HVPs timed one by
+one), first call and median of --repeats, the same start vector each time.
 Relative errors are against tfrobust's Lanczos at --reference_tol; the probe vector checks that both Hessians
 agree (H v in TF and in torch).
 Writes --output (JSON) and prints Markdown tables.
@@ -160,15 +161,17 @@ def tf_main(args):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.threading.set_intra_op_parallelism_threads(args.threads)
   tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-  from tfrobust import data, hessian, models, results  # pylint: disable=import-outside-toplevel
+  from tfrobust import data, io  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import analyzer  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import evaluate as hessian_eval  # pylint: disable=import-outside-toplevel
 
   ds = data.load_mnist5k()
   model, train_info = _trained_lenet(args, ds)
   n = min(args.examples, len(ds.x_train))
-  idx = hessian.subset_indices(len(ds.x_train), n, 0)
+  idx = hessian_eval.subset_indices(len(ds.x_train), n, 0)
   x, y = ds.x_train[idx], ds.y_train[idx]
   logits = model(x, training=False).numpy()
-  probe = np.random.default_rng(12345).standard_normal(hessian.count_params(model)).astype(np.float32)
+  probe = np.random.default_rng(12345).standard_normal(analyzer.count_params(model)).astype(np.float32)
 
   tf_rows, tf_info = _time_tfrobust(args, ds, model, n, probe)
   npz = args.npz or os.path.join(tempfile.mkdtemp(prefix="hessian_pyhessian_"), "exchange.npz")
@@ -204,9 +207,9 @@ def tf_main(args):
          "pyhessian": {k: v for k, v in torch_out.items() if k != "runs"},
          "pyhessian_runs": torch_out["runs"], "probe_hv_relative_diff": probe_err,
          "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-         "versions": dict(results.versions(), torch=torch_out["torch"], **onednn_state)}
+         "versions": dict(io.versions(), torch=torch_out["torch"], **onednn_state)}
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  results.write_json(args.output, out)
+  io.write_json(args.output, out)
   _print_tables(out)
   print(f"\nJSON: {args.output}")
 
@@ -215,7 +218,7 @@ def _trained_lenet(args, ds):
   """LeNet trained by tfrobust's Trainer, or with --weights; a plain Keras model either way."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tfrobust import data, distribute, models  # pylint: disable=import-outside-toplevel
-  from tfrobust.train import Trainer  # pylint: disable=import-outside-toplevel
+  from tfrobust.train.step import Trainer  # pylint: disable=import-outside-toplevel
 
   def build():
     return models.build_model("lenet", ds.input_shape, ds.num_classes, seed=args.seed)
@@ -235,7 +238,7 @@ def _trained_lenet(args, ds):
       trainer.run_steps(it, [TRAIN_LR] * steps_per_call, num, momentum=TRAIN_MOMENTUM, weight_decay=0.0,
                         nesterov=False)
       step += num
-    loss, acc = trainer.evaluate(ds.x_train, ds.y_train, 512)
+    loss, acc = trainer.loss_and_accuracy(ds.x_train, ds.y_train, 512)
     info = {"epochs": args.train_epochs, "steps": total, "batch_size": TRAIN_BATCH, "lr": TRAIN_LR,
             "momentum": TRAIN_MOMENTUM, "seed": args.seed, "seconds": time.perf_counter() - t0,
             "train_loss": loss, "train_accuracy": acc}
@@ -260,13 +263,15 @@ class _TimedHvp:
     return out
 
 
-def _instrumented(args, ds, model, n, k, hessian, seed=0):
+def _instrumented(args, ds, model, n, k, seed=0):
   """top_eigenvalues(model, ds, k, examples=n) by hand, each part timed (the same steps, the same result)."""
+  from tfrobust.evaluators.hessian import analyzer  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import evaluate as hessian_eval  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
-  idx = hessian.subset_indices(len(ds.x_train), n, seed)
+  idx = hessian_eval.subset_indices(len(ds.x_train), n, seed)
   x, y = ds.x_train[idx], ds.y_train[idx]
   t1 = time.perf_counter()
-  a = hessian.HessianAnalyzer(model, x, y, batch_size=BATCH)
+  a = analyzer.HessianAnalyzer(model, x, y, batch_size=BATCH)
   t2 = time.perf_counter()
   timed = _TimedHvp(a)
   r = a.top_eigenvalues(k, method="lanczos", max_iter=args.max_iter, tol=args.tol, seed=seed)
@@ -291,8 +296,9 @@ def _median_breakdown(runs):
 def _time_tfrobust(args, ds, model, n, probe):
   """tfrobust's rows (first call, warm median, instrumented breakdowns) and per-product timings."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfrobust import hessian  # pylint: disable=import-outside-toplevel
-  from tfrobust import hvp as hvp_lib  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import analyzer  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import evaluate as hessian_eval  # pylint: disable=import-outside-toplevel
+  from tfrobust.evaluators.hessian import hvp as hvp_lib  # pylint: disable=import-outside-toplevel
   from timing import median_seconds  # pylint: disable=import-outside-toplevel
   try:
     from threadpoolctl import threadpool_limits  # pylint: disable=import-outside-toplevel (scikit-learn's)
@@ -300,27 +306,27 @@ def _time_tfrobust(args, ds, model, n, probe):
     threadpool_limits = None
 
   def call(k):
-    return hessian.top_eigenvalues(model, ds, k, examples=n, method="lanczos", max_iter=args.max_iter,
-                                   tol=args.tol, batch_size=BATCH)
+    return hessian_eval.top_eigenvalues(model, ds, k, examples=n, method="lanczos", max_iter=args.max_iter,
+                                        tol=args.tol, batch_size=BATCH)
   rows = []
   for k in args.ks:
     hvp_lib.clear_cache()  # A fresh trace, as for the first model of an architecture in a process.
-    first = _instrumented(args, ds, model, n, k, hessian)
+    first = _instrumented(args, ds, model, n, k)
     result = call(k)
     warm_s = median_seconds(lambda k=k: call(k), args.repeats)
-    warm = _median_breakdown([_instrumented(args, ds, model, n, k, hessian) for _ in range(args.repeats)])
+    warm = _median_breakdown([_instrumented(args, ds, model, n, k) for _ in range(args.repeats)])
     row = {"method": "tfrobust", "solver": "lanczos", "k": k, "first_s": first["total_s"], "warm_s": warm_s,
            "hvps": result.products, "eigenvalues": result.eigenvalues, "converged": result.converged,
            "breakdown_first": first, "breakdown_warm": warm}
     if threadpool_limits is not None:  # numpy's BLAS threads vs TF's pool on the same cores: Lanczos's share
       with threadpool_limits(1, user_api="blas"):
         row["breakdown_warm_blas1"] = _median_breakdown(
-            [_instrumented(args, ds, model, n, k, hessian) for _ in range(args.repeats)])
+            [_instrumented(args, ds, model, n, k) for _ in range(args.repeats)])
     rows.append(row)
 
   # One product, taken apart: the compiled call alone vs the Python around it (weights, vector, float64).
-  idx = hessian.subset_indices(len(ds.x_train), n, 0)
-  a = hessian.HessianAnalyzer(model, ds.x_train[idx], ds.y_train[idx], batch_size=BATCH)
+  idx = hessian_eval.subset_indices(len(ds.x_train), n, 0)
+  a = analyzer.HessianAnalyzer(model, ds.x_train[idx], ds.y_train[idx], batch_size=BATCH)
   fns, batches = a._fns, a._data  # pylint: disable=protected-access
   fn = fns.product("hvp_" + a.hvp_mode, a.num_params)
   values = fns.values(model)
@@ -328,7 +334,7 @@ def _time_tfrobust(args, ds, model, n, probe):
   info = {
       "num_params": a.num_params, "hvp_mode": a.hvp_mode,
       "structure_key_s": median_seconds(lambda: hvp_lib.structure_key(model), args.repeats),
-      "analyzer_s": median_seconds(lambda: hessian.HessianAnalyzer(model, ds.x_train[idx], ds.y_train[idx],
+      "analyzer_s": median_seconds(lambda: analyzer.HessianAnalyzer(model, ds.x_train[idx], ds.y_train[idx],
                                                                    batch_size=BATCH), args.repeats),
       "hvp_s": median_seconds(lambda: a.hvp(probe), args.repeats),
       "hvp_compiled_call_s": median_seconds(lambda: fn(*values, v_tf, batches).numpy(), args.repeats),

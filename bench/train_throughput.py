@@ -25,14 +25,14 @@ ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS se
 import keras  # noqa: E402
 
 from tfrobust import data as data_lib  # noqa: E402
-from tfrobust import distribute, models, results  # noqa: E402
-from tfrobust.train import Trainer  # noqa: E402
+from tfrobust import distribute, io, models  # noqa: E402
+from tfrobust.train.step import Trainer  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 
 
 class CustomLoop:
-  """tfrobust's Trainer as tfrobust.loop drives it (steps_per_call steps per compiled call)."""
+  """tfrobust's Trainer as tfrobust.train.driver drives it (steps_per_call steps per compiled call)."""
 
   def __init__(self, ds, batch_size, *, jit_compile, steps_per_call=16):
     self.ds, self.b, self.spc = ds, batch_size, steps_per_call
@@ -146,12 +146,12 @@ def main():
 
   out = {"benchmark": "train_throughput", "model": "lenet", "dataset": "mnist5k (4000 train images)",
          "sgd": {"lr": LR, "momentum": MOMENTUM}, "repeats": args.repeats, "rows": rows,
-         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "versions": results.versions()}
+         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "versions": io.versions()}
   if have_torch:
     import importlib.metadata
     out["versions"]["torch"] = importlib.metadata.version("torch")
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  results.write_json(args.output, out)
+  io.write_json(args.output, out)
   head = ["B", "custom", "custom+XLA", "model.fit", "torch", "custom/fit", "XLA/custom", "custom/torch"]
   print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
   for r in rows:

@@ -1,11 +1,14 @@
-"""Frozen configs: the one-way hand-off from flags (entry points) to data, model, training and evaluators.
+"""The frozen configs of a run: the one-way hand-off from flags (tfrobust.cli) to data, model, training and
+evaluators. No TensorFlow, no absl: a bad value is refused before anything heavy loads.
 
+Each evaluator's own config lives beside it (tfrobust/evaluators/<name>/config.py), the study's grid in
+tfrobust/study/grid.py; ExperimentConfig holds the evaluator configs by their registry name.
 Units: learning rate per SGD step, pixel scale [0, 1], loss averaged over the global batch.
 """
 
 import dataclasses
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from tfrobust.errors import UsageError
 
@@ -124,7 +127,21 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-  """One run: training plus the optional evaluator sections (None = not asked for)."""
+  """One run: training plus the evaluator sections asked for, keyed by their name in tfrobust.evaluators.REGISTRY
+  (e.g. {"robustness": RobustnessConfig(...)}); an evaluator left out does not run."""
   train: TrainConfig = TrainConfig()
-  robustness: Optional[Any] = None  # tfrobust.robustness.RobustnessConfig
-  hessian: Optional[Any] = None  # tfrobust.hessian.HessianConfig
+  evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def section(self, name):
+    """The config of evaluator `name`, or None when it is not asked for."""
+    return self.evaluators.get(name)
+
+
+# Hyperparameters added after runs and sweeps already existed, with the value that reproduces those runs: a
+# directory written before a key existed compares as if it held that value, so it can still be resumed.
+LATER_HPARAMS = {"augment": "none", "max_steps": 0, "budget": "epochs"}
+
+
+def with_later_defaults(hparams):
+  """`hparams` with every key of LATER_HPARAMS it lacks set to that default."""
+  return {**LATER_HPARAMS, **hparams}

@@ -21,6 +21,9 @@ from tfrobust.errors import UsageError
 
 EMBEDDED = ("digits", "mnist5k")
 _SPLIT_SEED = 0
+# Examples per read when a tfds split is copied into memory (see _load_tfds): quick, and small enough for any
+# image size.
+_TFDS_READ_BATCH = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +100,7 @@ def _load_tfds(tfds, name, data_dir):
 
 
 def _to_arrays(tfds, split):
-  xs, ys = zip(*tfds.as_numpy(split.batch(4096)))
+  xs, ys = zip(*tfds.as_numpy(split.batch(_TFDS_READ_BATCH)))
   return np.concatenate(xs), np.concatenate(ys)
 
 

@@ -1,43 +1,5 @@
-"""Train one network with SGD and measure it: `python -m tfrobust.main --batch_size=256 --lr=0.05`.
-
-Writes under --output_dir: result.json (atomic, at the end), flags.cfg (repeat with --flagfile),
-tensorboard/, checkpoints/ (the same --output_dir resumes), saved_model/.
-"""
-
-import os
-
-from absl import flags
-
-from tfrobust import cli
-from tfrobust import experiment_flags
-from tfrobust import train_flags
-
-FLAGS = flags.FLAGS
-experiment_flags.define_flags()
-flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
-                    "resumes the run, and a directory holding other hyperparameters is refused.")
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  experiment = experiment_flags.experiment_from_flags(FLAGS)
-  experiment.train.validate()
-  from tfrobust import distribute
-  strategy = distribute.make_strategy(FLAGS.num_cpu_devices)
-  from tfrobust import pipeline
-  output_dir = FLAGS.output_dir or train_flags.default_output_dir()
-  result = pipeline.run_experiment(experiment, output_dir, strategy=strategy,
-                                   extra={"flags": FLAGS.flags_into_string()})
-  if distribute.is_chief(strategy):
-    with open(os.path.join(output_dir, "flags.cfg.tmp"), "w") as f:
-      f.write(FLAGS.flags_into_string())
-    os.replace(os.path.join(output_dir, "flags.cfg.tmp"), os.path.join(output_dir, "flags.cfg"))
-  m = result["metrics"]
-  status = "DIVERGED" if result["diverged"] else "done"
-  print(f"{status}: test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f} -> "
-        f"{os.path.join(output_dir, 'result.json')}")
-
+"""`python -m tfrobust.main`: see tfrobust/cli/main.py (flags, what it writes)."""
 
 if __name__ == "__main__":
-  cli.run_main(main)
+  from tfrobust.cli import main
+  main.run()

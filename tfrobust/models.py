@@ -133,3 +133,11 @@ def build_model(name, input_shape, num_classes, *, batchnorm=False, seed=0):
   features = _BODIES[name](inputs, batchnorm)
   logits = layers.Dense(num_classes, name="logits")(features)
   return keras.Model(inputs, logits, name=name)
+
+
+def check_input_shape(model, shape):
+  """Raises UsageError when images of `shape` (H, W, C) cannot be fed to `model` (a Keras model or an
+  export.LoadedModel)."""
+  expected = tuple(model.input_shape)[1:]
+  if len(expected) != len(shape) or any(e is not None and e != s for e, s in zip(expected, shape)):
+    raise UsageError(f"images of shape {tuple(shape)} do not fit the model's input shape {expected}")

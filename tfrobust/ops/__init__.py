@@ -1,10 +1,11 @@
 """The fused PGD step: a compiled TensorFlow op when it is built, else the same expression in plain TF.
 
 `pgd_step_linf` / `pgd_step_l2` compute one projected step of PGD (semantics in fallback.py, in the
-order cleverhans uses). The compiled library tfrobust/ops/_pgd_step_ops.so (built by
+order cleverhans uses); the PGD loop around them is tfrobust/evaluators/robustness/attacks.py (`pgd` with
+backend="fused"). The compiled library tfrobust/ops/_pgd_step_ops.so (built by
 `python -m tfrobust.ops.build`) is loaded on first use; when it is missing, fails to load, or the
 environment sets TFROBUST_DISABLE_OPS=1, the pure-TF fallback runs instead and the log says so.
-`backend()` tells which. The compiled ops have no gradient (registered not differentiable): an
+`implementation()` tells which. The compiled ops have no gradient (registered not differentiable): an
 attack differentiates the loss at x, never through its own step.
 """
 
@@ -23,7 +24,7 @@ _library = None
 _decided = False
 
 
-def backend():
+def implementation():
   """"compiled" when the C++/CUDA op library is loaded, else "fallback" (plain TF ops)."""
   return "compiled" if _load() is not None else "fallback"
 

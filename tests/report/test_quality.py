@@ -1,0 +1,126 @@
+"""report/quality.py: every results line gets exactly one class with a reason naming its numbers, the trained
+control follows its stated rule, budgets never mix, and λ_max keeps its sign."""
+
+import pytest
+
+from tfrobust.errors import UsageError
+from tfrobust.report import quality as q
+from tfrobust.report.data import lambda_max, parse_trial
+
+
+def line(**kw):
+  """A finished digits trial (10 classes); keyword arguments override top-level fields or nested ones."""
+  obj = {"trial_id": "t", "regime": "fixed_lr", "status": "ok", "diverged": False,
+         "hparams": {"dataset": "digits", "batch_size": 64, "momentum": 0.9, "seed": 0, "epochs": 20,
+                     "scaled_lr": 0.05},
+         "metrics": {"train_loss": 0.02, "test_accuracy": 0.95},
+         "history": [{"train/loss": x} for x in (1.0, 0.3, 0.1, 0.05, 0.03, 0.021, 0.0205, 0.02, 0.02, 0.02)],
+         "robustness_checks": {"monotone_in_eps": {"passed": True, "detail": "ok"},
+                               "zero_input_gradients": {"passed": True, "detail": "ok", "fraction": 0.0}},
+         "hessian": {"top_eigenvalues": [3.0, 1.0], "min_eigenvalue": -0.1, "not_converged": []}}
+  for k, v in kw.items():
+    if isinstance(v, dict) and isinstance(obj.get(k), dict):
+      obj[k] = {**obj[k], **v}
+    else:
+      obj[k] = v
+  return obj
+
+
+def kind(**kw):
+  return q.classify(parse_trial(line(**kw)))
+
+
+def test_each_class_with_its_numbers():
+  assert kind() == (q.USABLE, "")
+  assert kind(status="failed", error="Traceback\nOOM") == (q.FAILED, "failed (status failed): OOM")
+  k, why = kind(diverged=True, divergence={"step": 17}, metrics={"test_accuracy": None})
+  assert k == q.DIVERGED and "step 17" in why and "η = 0.05" in why
+  k, why = kind(metrics={"test_accuracy": 0.14})
+  assert k == q.COLLAPSED and why == "collapsed: clean accuracy 0.140 ≤ chance 0.100 + 0.05"
+  assert kind(metrics={"test_accuracy": 0.16})[0] == q.USABLE  # just above the stated margin
+  k, why = kind(robustness_checks={"zero_input_gradients": {"passed": False, "detail": "d", "fraction": 0.6}})
+  assert k == q.COLLAPSED and "60% of test inputs have an all-zero input gradient" in why
+  k, why = kind(robustness_checks={"zero_input_gradients": {"passed": False, "detail": "few", "fraction": 0.2}})
+  assert k == q.DOUBTFUL and "zero_input_gradients failed (few)" in why
+  k, why = kind(robustness_checks={"monotone_in_eps": {"passed": False, "detail": "largest rise 0.03"}})
+  assert k == q.DOUBTFUL and "monotone_in_eps failed (largest rise 0.03)" in why
+  k, why = kind(hessian={"not_converged": ["top_eigenvalues"]})
+  assert k == q.DOUBTFUL and why == "doubtful: Hessian not converged: top_eigenvalues"
+
+
+def test_chance_and_test_size_come_from_the_results_else_the_dataset_else_a_stated_fallback():
+  t = parse_trial(line(metrics={"num_classes": 100, "test_examples": 777}))
+  assert q.num_classes(t) == (100, "the results") and q.test_examples(t) == (777, "the results")
+  t = parse_trial(line(hparams={"dataset": "cifar100"}))
+  assert q.num_classes(t)[0] == 100 and q.test_examples(t)[0] == 10000
+  t = parse_trial(line(hparams={"dataset": "mystery"}))
+  assert q.num_classes(t)[0] == q.FALLBACK_CLASSES and "assumed" in q.num_classes(t)[1]
+  assert q.test_examples(t)[0] == q.FALLBACK_TEST_EXAMPLES and "assumed" in q.test_examples(t)[1]
+  # 40% at 100 classes is not collapsed; at 10 classes 14% is.
+  assert q.classify(parse_trial(line(hparams={"dataset": "cifar100"}, metrics={"test_accuracy": 0.4})))[0] == q.USABLE
+
+
+def trained_of(*objs):
+  trials = [parse_trial(o) for o in objs]
+  kinds = {t.trial_id: q.classify(t) for t in trials}
+  return q.trained(trials, kinds)
+
+
+def test_trained_rule_loss_factor_and_plateau():
+  flat = [{"train/loss": x} for x in [1.0] * 5 + [0.5] * 5]
+  out = trained_of(line(trial_id="best"),
+                   line(trial_id="x3", metrics={"train_loss": 0.059}),  # 2.95 × the lowest: trained
+                   line(trial_id="x4", metrics={"train_loss": 0.08}, history=flat),  # 4 ×: not trained
+                   line(trial_id="falling", history=[{"train/loss": x} for x in (1.0,) * 8 + (0.05, 0.02)]),
+                   line(trial_id="other_mu", hparams={"momentum": 0.0}, metrics={"train_loss": 0.5}, history=flat))
+  assert out["best"][0] is True and out["x3"][0] is True
+  assert out["x4"] == (False, "final training loss 0.08 > 3 × 0.02 (lowest of fixed_lr, μ = 0.9)")
+  assert out["falling"][0] is False and "still falling: 0.05 → 0.02 (60% > 10%) over the last 1 epoch" in \
+      out["falling"][1]
+  assert out["other_mu"][0] is True  # compared within its own regime and momentum
+
+
+def test_plateau_window_is_the_last_tenth_of_the_epochs():
+  hist = [{"train/loss": x} for x in [1.0] * 17 + [0.3, 0.29, 0.28, 0.27]]  # 21 records: window 3 epochs
+  out = trained_of(line(metrics={"train_loss": 0.27}, history=hist))
+  assert out["t"][0] is True and "over the last 3 epoch(s)" in out["t"][1]  # 0.3 → 0.27: 10%, not more
+
+
+def test_losses_below_the_floor_count_as_fully_fit():
+  out = trained_of(line(trial_id="a", metrics={"train_loss": 1e-6}), line(trial_id="b", metrics={"train_loss": 0.02}),
+                   line(trial_id="c", metrics={"train_loss": 0.031}))
+  assert out["b"][0] is True and out["c"][0] is False  # ≤ 3 × max(1e-6, 0.01) = 0.03
+  # Still falling fast, but already at 0.004 nats: the cross-entropy's tail on separated data, not under-training.
+  tail = [{"train/loss": x} for x in (1.0,) * 8 + (0.0055, 0.004)]
+  out = trained_of(line(metrics={"train_loss": 0.004}, history=tail))
+  assert out["t"][0] is True and "ended at 0.004 ≤ 0.01" in out["t"][1]
+
+
+def test_without_history_trained_cannot_be_told():
+  out = trained_of(line(history=[]), line(trial_id="u", metrics={"train_loss": None}))
+  assert out["t"][0] is None and out["u"] == (None, "no final training loss recorded")
+  assert trained_of(line(status="failed")) == {}
+
+
+def test_budgets_never_mix_and_old_results_trained_for_epochs():
+  old = parse_trial(line())
+  steps = parse_trial(line(trial_id="s", hparams={"budget": "steps", "max_steps": 500}))
+  assert q.budget_of([old])[0] == "epochs" and "**20**" in q.budget_of([old])[1]
+  assert q.budget_of([steps])[0] == "steps" and "**500**" in q.budget_of([steps])[1]
+  with pytest.raises(UsageError, match=r"mixes training budgets \(epochs: 1 line\(s\), steps: 1 line\(s\)\)"):
+    q.budget_of([old, steps])
+
+
+def test_lambda_max_is_algebraic_and_keeps_its_sign():
+  assert lambda_max({"top_eigenvalues": [0.5, -2.0], "min_eigenvalue": -2.0}) == 0.5
+  assert lambda_max({"top_eigenvalues": [-0.01, -0.5], "min_eigenvalue": -3.0}) == -0.01
+  assert lambda_max({"top_eigenvalues": [-3.0, 1.0]}) == 1.0  # old results: order not guaranteed
+  assert lambda_max({"top_eigenvalues": [-0.2]}) == -0.2  # never |λ|
+  assert lambda_max({}) is None
+  t = parse_trial(line(hessian={"top_eigenvalues": [-0.3, -1.0], "min_eigenvalue": -1.0}))
+  assert t.top_eig == -0.3 and t.min_eig == -1.0
+
+
+def test_class_rules_state_the_constants():
+  text = " ".join(q.class_rules()) + q.trained_rule()
+  assert "chance + 0.05" in text and "≥ 50%" in text and "3 × max(" in text and "10% over the last 10%" in text

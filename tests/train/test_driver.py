@@ -1,0 +1,148 @@
+"""Nothing is lost on a crash: kill -9 mid-epoch and rerun gives bitwise the same weights; bad checkpoints."""
+
+import glob
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_module, start_module
+
+ARGS = ["--dataset=digits", "--model=lenet", "--batch_size=32", "--epochs=4", "--deterministic",
+        "--checkpoint_every_steps=7", "--steps_per_call=1"]
+
+
+def _final_weights(output_dir):
+  path = tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints"))
+  reader = tf.train.load_checkpoint(path)
+  names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("weights/"))
+  assert names
+  return path, {n: reader.get_tensor(n) for n in names}
+
+
+def _checkpoint_steps(output_dir):
+  return sorted(int(p.rsplit("-", 1)[1].split(".")[0])
+                for p in glob.glob(os.path.join(output_dir, "checkpoints", "ckpt-*.index")))
+
+
+def test_kill_9_mid_epoch_then_rerun_is_bitwise_identical(tmp_path):
+  ref = str(tmp_path / "ref")
+  proc = run_module("tfrobust.main", *ARGS, f"--output_dir={ref}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+
+  out = str(tmp_path / "killed")
+  victim = start_module("tfrobust.main", *ARGS, f"--output_dir={out}", quiet=True)
+  steps_per_epoch = 1437 // 32
+  deadline = time.time() + 120
+  while time.time() < deadline:  # wait for a mid-epoch checkpoint in the second epoch
+    steps = _checkpoint_steps(out) if os.path.isdir(os.path.join(out, "checkpoints")) else []
+    if any(s > steps_per_epoch and s % steps_per_epoch for s in steps):
+      break
+    time.sleep(0.05)
+  victim.send_signal(signal.SIGKILL)
+  victim.wait()
+  assert not os.path.exists(os.path.join(out, "result.json")), "the run finished before it was killed"
+  killed_at = max(_checkpoint_steps(out))
+  assert killed_at < 4 * steps_per_epoch
+
+  proc = run_module("tfrobust.main", *ARGS, f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  import json
+  result = json.load(open(os.path.join(out, "result.json")))
+  assert result["resumed_from_step"] >= killed_at > 0
+  _, w_ref = _final_weights(ref)
+  _, w_out = _final_weights(out)
+  assert w_ref.keys() == w_out.keys()
+  for name in w_ref:
+    assert np.array_equal(w_ref[name], w_out[name]), name
+  assert result["metrics"] == json.load(open(os.path.join(ref, "result.json")))["metrics"]
+
+
+def _train_two_epochs(output_dir):
+  from tfrobust import config, data, models
+  from tfrobust.train import driver
+  from tfrobust.train.step import Trainer
+  ds = data.load_digits()
+  cfg = config.TrainConfig(model="mlp", batch_size=256, epochs=2)
+  trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
+                    global_batch_size=256, steps_per_call=4)
+  driver.fit(trainer, ds, cfg, checkpoint_dir=output_dir, progress=False)
+  return trainer
+
+
+def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path):
+  from tfrobust.train import driver
+  ckdir = str(tmp_path / "ck")
+  trainer = _train_two_epochs(ckdir)
+  manager_paths = tf.train.get_checkpoint_state(ckdir).all_model_checkpoint_paths
+  assert len(manager_paths) == 2
+  for data_file in glob.glob(manager_paths[-1] + ".data-*"):
+    with open(data_file, "r+b") as f:
+      f.truncate(16)
+  ckpt, step, _ = driver.make_checkpoint(trainer)
+  manager = tf.train.CheckpointManager(ckpt, ckdir, max_to_keep=driver.CHECKPOINTS_KEPT)
+  assert driver.restore_latest(ckpt, manager) == manager_paths[0]
+  assert int(step.numpy()) == 5  # the end of epoch 1 (1437 // 256 = 5 steps)
+
+
+def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path):
+  from tfrobust.train import driver
+  ckdir = str(tmp_path / "ck")
+  trainer = _train_two_epochs(ckdir)
+  for data_file in glob.glob(os.path.join(ckdir, "*.data-*")):
+    with open(data_file, "r+b") as f:
+      f.truncate(16)
+  ckpt, _, _ = driver.make_checkpoint(trainer)
+  manager = tf.train.CheckpointManager(ckpt, ckdir, max_to_keep=driver.CHECKPOINTS_KEPT)
+  with pytest.raises(driver.CheckpointCorrupt, match="no readable checkpoint"):
+    driver.restore_latest(ckpt, manager)
+
+
+class _Killed(Exception):
+  """Stands in for kill -9 in the middle of a compiled call."""
+
+
+def _fit_steps_budget(ckdir, *, kill_at_call=None):
+  """MLP on digits with a steps budget: 12 updates at 5 steps an epoch (B = 256), so the third epoch is partial
+  (2 steps); a checkpoint after every step, one step per call; optionally killed when call `kill_at_call` starts."""
+  from tfrobust import config, data, models
+  from tfrobust.train import driver
+  from tfrobust.train.step import Trainer
+  ds = data.load_digits()
+  cfg = config.TrainConfig(model="mlp", batch_size=256, epochs=3, max_steps=12, lr_schedule="cosine",
+                           steps_per_call=1, checkpoint_every_steps=1).validate()
+  cfg.validate_against(len(ds.x_train))
+  trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
+                    global_batch_size=256, steps_per_call=1)
+  if kill_at_call is not None:
+    calls, run_steps = [], trainer.run_steps
+
+    def dying(*args, **kwargs):
+      calls.append(1)
+      if len(calls) == kill_at_call:
+        raise _Killed()
+      return run_steps(*args, **kwargs)
+    trainer.run_steps = dying
+  return driver.fit(trainer, ds, cfg, checkpoint_dir=ckdir, progress=False), trainer
+
+
+def test_steps_budget_stops_mid_epoch_and_resumes_exactly(tmp_path):
+  ref, ref_trainer = _fit_steps_budget(str(tmp_path / "ref"))
+  assert ref.steps == 12 and [h["steps"] for h in ref.history] == [5, 10, 12]
+  assert [h["epoch_steps"] for h in ref.history] == [5, 5, 2]
+  assert tf.train.latest_checkpoint(str(tmp_path / "ref")).endswith("ckpt-12")  # the partial epoch is saved too
+
+  killed = str(tmp_path / "killed")
+  with pytest.raises(_Killed):
+    _fit_steps_budget(killed, kill_at_call=12)  # inside the partial third epoch, after the step-11 checkpoint
+  assert tf.train.latest_checkpoint(killed).endswith("ckpt-11")
+  resumed, trainer = _fit_steps_budget(killed)
+  assert resumed.resumed_from_step == 11 and resumed.steps == 12
+  for a, b in zip(ref_trainer.model.get_weights(), trainer.model.get_weights()):
+    assert np.array_equal(a, b)
+  timing = ("epoch_s", "train/images_per_s")
+  assert [{k: v for k, v in h.items() if k not in timing} for h in resumed.history] == \
+      [{k: v for k, v in h.items() if k not in timing} for h in ref.history]  # the epochs before the kill kept

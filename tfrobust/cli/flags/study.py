@@ -1,0 +1,32 @@
+"""The study's absl flags (--regimes, --batch_sizes, --momenta, --seeds, --budget, --sweep_dir, --report_eps) and
+the Grid they make (tfrobust/study/grid.py). The run flags of every point are those of tfrobust.cli.flags."""
+
+from absl import flags
+
+from tfrobust.cli import numbers
+from tfrobust.study import grid as grid_lib
+
+
+def define_flags():
+  flags.DEFINE_string("sweep_dir", None, "Directory of the study (results.jsonl, trials/, report/); the same "
+                      "directory resumes, and one holding another grid is refused.")
+  flags.DEFINE_list("regimes", ["fixed_lr", "constant_ratio"],
+                    f"Learning-rate regimes: {', '.join(grid_lib.REGIMES)} (η fixed, η/B fixed, η/√B fixed).")
+  flags.DEFINE_list("batch_sizes", ["16", "32", "64", "128", "256"], "Batch sizes B of the grid.")
+  flags.DEFINE_list("momenta", ["0", "0.9"], "Momenta μ of the grid.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds).")
+  # A string, not an enum: a bad value is a UsageError from Grid.validate, like the other grid checks.
+  flags.DEFINE_string("budget", "epochs", "What every point gets the same of: epochs (--epochs each; every B sees "
+                      "the data equally often) or steps (round(epochs · n_train / base_batch_size) SGD updates "
+                      "each, so a larger B trains more epochs: Hoffer et al. 2017; warm-up and decay epochs are "
+                      "rescaled to fall at the same update).")
+  flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
+                     "compare adversarial accuracy (default: the middle of the ε grid).")
+  flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
+
+
+def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
+  """The Grid the flags ask for (not yet validated)."""
+  return grid_lib.Grid(regimes=tuple(FLAGS.regimes), batch_sizes=numbers("batch_sizes", FLAGS.batch_sizes, int),
+                       momenta=numbers("momenta", FLAGS.momenta), seeds=numbers("seeds", FLAGS.seeds, int),
+                       budget=FLAGS.budget)

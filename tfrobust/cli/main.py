@@ -1,0 +1,38 @@
+"""Train one network with SGD and measure it: `python -m tfrobust.main --batch_size=256 --lr=0.05`.
+
+Writes under --output_dir: result.json (atomic, at the end), flags.cfg (repeat with --flagfile),
+tensorboard/, checkpoints/ (the same --output_dir resumes), saved_model/.
+"""
+
+import os
+
+from absl import flags
+
+from tfrobust import cli
+from tfrobust.cli import flags as experiment_flags
+
+FLAGS = flags.FLAGS
+experiment_flags.define_flags()
+flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
+                    "resumes the run, and a directory holding other hyperparameters is refused.")
+
+
+def main(argv):
+  cli.check_no_arguments(argv)
+  experiment = experiment_flags.experiment_from_flags(FLAGS)
+  experiment.train.validate()
+  from tfrobust import distribute, io
+  from tfrobust.train import run
+  strategy = distribute.make_strategy(FLAGS.num_cpu_devices)
+  output_dir = FLAGS.output_dir or cli.default_output_dir()
+  result = run.run_experiment(experiment, output_dir, strategy=strategy, extra={"flags": FLAGS.flags_into_string()})
+  if distribute.is_chief(strategy):
+    io.write_text(os.path.join(output_dir, "flags.cfg"), FLAGS.flags_into_string())
+  m = result["metrics"]
+  status = "DIVERGED" if result["diverged"] else "done"
+  print(f"{status}: test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f} -> "
+        f"{os.path.join(output_dir, 'result.json')}")
+
+
+def run():
+  cli.run_main(main, doc=__doc__)

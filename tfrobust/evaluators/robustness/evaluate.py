@@ -1,0 +1,203 @@
+"""The robustness evaluator: adversarial accuracy of a trained classifier along a grid of ε (FGSM, PGD; L∞, L2),
+its summary and its sanity checks, and the robustness section of a run (result.json, TensorBoard, robustness.png).
+
+Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm; `eps_255`
+is ε·255 (pixel levels). Accuracies are fractions in [0, 1].
+
+The attacks are attacks.py (maths) and runner.py (compiled, batched); the checks checks.py; the config and the
+default ε grids config.py (TF-free). docs/robustness.md explains the grids, the checks and the cleverhans
+problems worked around.
+"""
+
+import dataclasses
+import os
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfrobust import io
+from tfrobust.evaluators.robustness import checks
+from tfrobust.evaluators.robustness.checks import DEEP_MIN_RESTARTS, DEEP_RESTARTS_FACTOR, DEEP_STEPS_FACTOR
+from tfrobust.evaluators.robustness.config import ATTACKS, NORM_NAMES, NORMS, curve_name
+from tfrobust.evaluators.robustness.runner import AttackRunner
+from tfrobust.models import check_input_shape
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+  """Per-example results of one attack × norm over its ε grid: correct[i, n] for eps[i] and example n."""
+  attack: str
+  norm: str
+  eps: Tuple[float, ...]
+  step_sizes: Tuple[float, ...]
+  steps: int
+  restarts: int
+  correct: np.ndarray
+
+  @property
+  def name(self):
+    return curve_name(self.attack, self.norm)
+
+  @property
+  def accuracy(self):
+    return self.correct.mean(axis=1)
+
+  def entries(self):
+    """The result.json rows, one per ε."""
+    n = self.correct.shape[1]
+    return [{"attack": self.attack, "norm": self.norm, "eps": e, "eps_255": round(e * 255, 6), "steps": self.steps,
+             "step_size": s, "restarts": self.restarts, "accuracy": float(a), "examples": n}
+            for e, s, a in zip(self.eps, self.step_sizes, self.accuracy)]
+
+  def summary(self, clean_accuracy):
+    """Area under accuracy vs ε (trapezoid; units ε·accuracy) and its mean height over [0, ε_max]."""
+    acc, eps = self.accuracy, np.asarray(self.eps)
+    auc = float(np.sum((acc[1:] + acc[:-1]) / 2 * np.diff(eps)))
+    return {"auc": auc, "mean_accuracy": auc / eps[-1] if eps[-1] > 0 else float(acc[0]),
+            "eps_max": float(eps[-1]), "accuracy_at_eps_max": float(acc[-1]), "clean_accuracy": clean_accuracy}
+
+
+def evaluate(model, x, y, config, *, strategy=None, progress=True):
+  """Accuracy on adversarial examples for every attack × norm × ε, its summary and its sanity checks.
+
+  model: a Keras model or tfrobust.export.LoadedModel mapping images in [0, 1] to logits (inference mode).
+  x: float32 images [N, H, W, C] in [0, 1]; y: integer labels [N]. All N examples are used.
+  strategy: a tf.distribute strategy; with several replicas each batch is split over them.
+  Returns {"robustness": [...], "robustness_summary": {...}, "robustness_checks": {...},
+  "robustness_config": {...}} (JSON-ready).
+  """
+  config.validate()
+  check_input_shape(model, x.shape[1:])
+  runner = AttackRunner(model, x, y, batch_size=config.batch_size, seed=config.seed, strategy=strategy,
+                        backend=config.backend)
+  plan = _plan(config, x.shape[1:])
+  tick = _progress(progress, runner.num_batches * (1 + sum(len(grid) for *_, grid in plan)))
+  clean = runner.run("probe", "inf", on_batch=tick)
+  curves = {key: _curve(runner, config, attack, norm, grid, tick, **kw) for key, attack, norm, kw, grid in plan}
+  main = [c for (kind, _), c in curves.items() if kind in config.attacks]
+  clean_accuracy = float(clean["correct"].mean())
+  reference = reference_correct(model, x, y, config.batch_size)
+  return {"robustness": [e for c in main for e in c.entries()],
+          "robustness_summary": {c.name: c.summary(clean_accuracy) for c in main},
+          "robustness_checks": checks.sanity_checks(config, clean, curves, reference=reference),
+          "robustness_config": dict(config.hparams(), examples=len(x))}
+
+
+def reference_correct(model, x, y, batch_size):
+  """Whether the model classifies each example right, by a plain eager call per batch: none of the runner's
+  compiled steps, replicas, example indices or reordering, so that `eps0_equals_clean` compares two paths."""
+  predictions = [np.argmax(np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False)), axis=1)
+                 for i in range(0, len(x), batch_size)]
+  return np.concatenate(predictions) == np.asarray(y)
+
+
+def _plan(config, input_shape):
+  """(key, attack, norm, options, grid) of every curve: the attacks, the noise baseline, the deep-check PGDs."""
+  plan = []
+  for norm in config.norms:
+    grid = config.grid(norm, input_shape)
+    plan += [((attack, norm), attack, norm, {}, grid) for attack in config.attacks]
+    plan.append((("noise", norm), "noise", norm, {}, grid))
+    if config.deep_check:
+      more = {"steps": DEEP_STEPS_FACTOR * config.pgd_steps,
+              "restarts": max(DEEP_MIN_RESTARTS, DEEP_RESTARTS_FACTOR * config.pgd_restarts)}
+      plan.append((("pgd_more", norm), "pgd", norm, more, grid))
+      plan.append((("pgd_margin", norm), "pgd", norm, {"loss": "margin"}, grid))
+  return plan
+
+
+def _curve(runner, config, attack, norm, grid, on_batch, *, steps=None, restarts=None, loss="ce"):
+  """One attack × norm along its ε grid, as a Curve."""
+  steps = (steps or config.pgd_steps) if attack == "pgd" else 1
+  restarts = (restarts or config.pgd_restarts) if attack == "pgd" else 1
+  step_sizes = [config.step_size(e, steps) if attack == "pgd" else e for e in grid]
+  correct = [runner.run(attack, norm, eps=e, step_size=s, steps=steps, restarts=restarts, loss=loss,
+                        on_batch=on_batch)["correct"] for e, s in zip(grid, step_sizes)]
+  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, np.stack(correct))
+
+
+def _progress(progress, total):
+  """A callback advancing a Keras progress bar by one batch (the bar the training loop shows), or a no-op."""
+  if not progress:
+    return lambda: None
+  import keras
+  print(f"robustness: {total} attack batches")
+  bar, done = keras.utils.Progbar(total, unit_name="batch"), [0]
+
+  def tick():
+    done[0] += 1
+    bar.update(done[0])
+  return tick
+
+
+# TensorBoard's accuracy-vs-ε curves (`adv_curve/<attack>_<norm>`) need an integer step: ε in a fixed unit per norm,
+# fine enough that the default grids (docs/robustness.md) never put two ε on one step.
+CURVE_STEP_UNITS = {
+    "inf": (255 * 4, "quarter pixel levels: step = round(ε·255·4), so 4 is ε = 1/255 and 32 is 8/255"),
+    "2": (100, "hundredths of the [0, 1] pixel scale: step = round(ε·100), so 50 is ε = 0.5 in L2"),
+}
+
+
+def curve_step(eps, norm):
+  """The TensorBoard step of ε on the `adv_curve/` tags (see CURVE_STEP_UNITS)."""
+  return int(round(eps * CURVE_STEP_UNITS[norm][0]))
+
+
+def run_section(model, dataset, config, *, strategy, output_dir, writer, progress=True):
+  """The robustness section of a run: evaluate on the first eval_examples test examples, write robustness.png into
+  output_dir and TensorBoard scalars; returns the dict.
+
+  TensorBoard gets `adv/<attack>_<linf|l2>/eps_<ε>` at step 0 (one number per ε, what the HParams dashboard reads)
+  and the curve `adv_curve/<attack>_<linf|l2>`: adversarial accuracy with ε as the step, in quarter pixel levels
+  for L∞ (step = round(ε·1020): 4 = 1/255) and in hundredths for L2 (step = round(ε·100)).
+  """
+  if not config.dataset:
+    config = dataclasses.replace(config, dataset=dataset.name)
+  n = len(dataset.x_test) if config.eval_examples is None else min(config.eval_examples, len(dataset.x_test))
+  section = evaluate(model, dataset.x_test[:n], dataset.y_test[:n], config, strategy=strategy,
+                     progress=progress)
+  if writer is not None:
+    _write_tensorboard(writer, section["robustness"])
+  if output_dir:
+    plot(section["robustness"], os.path.join(output_dir, "robustness.png"))
+  return section
+
+
+def _write_tensorboard(writer, entries):
+  steps = {}
+  with writer.as_default():
+    for e in entries:
+      name = curve_name(e["attack"], e["norm"])
+      tf.summary.scalar(f"adv/{name}/eps_{e['eps']:g}", e["accuracy"], step=0)
+      step = curve_step(e["eps"], e["norm"])
+      if step in steps.setdefault(name, {}):
+        logging.warning("TensorBoard curve adv_curve/%s: ε = %g and %g share step %d; only the first is drawn",
+                        name, steps[name][step], e["eps"], step)
+        continue
+      steps[name][step] = e["eps"]
+      tf.summary.scalar(f"adv_curve/{name}", e["accuracy"], step=step,
+                        description=f"{e['attack']} {NORM_NAMES[e['norm']]} accuracy vs ε; step: "
+                        f"{CURVE_STEP_UNITS[e['norm']][1]}")
+  writer.flush()
+
+
+def plot(entries, path):
+  """Accuracy vs ε, one panel per norm and one line per attack; written atomically (tmp file, rename)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  norms = sorted({e["norm"] for e in entries}, key=NORMS.index)
+  fig = Figure(figsize=(5 * len(norms), 4))
+  FigureCanvasAgg(fig)
+  for i, norm in enumerate(norms):
+    ax = fig.add_subplot(1, len(norms), i + 1)
+    for attack in ATTACKS:
+      rows = [e for e in entries if e["norm"] == norm and e["attack"] == attack]
+      if rows:
+        ax.plot([e["eps"] for e in rows], [e["accuracy"] for e in rows], marker="o", label=curve_name(attack, norm))
+    ax.set(xlabel=f"ε ({NORM_NAMES[norm]}, [0, 1] pixel scale)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend()
+  fig.tight_layout()
+  io.write_png(fig, path, dpi=100)

@@ -1,0 +1,7 @@
+"""The study: a grid of training runs (regimes × batch sizes × momenta × seeds) run, resumed and distributed.
+
+  grid.py     the Grid (the study's frozen config) and its GridPoints, the regimes and budgets
+  tuner.py    the keras-tuner adapter: search space, oracle, tuner
+  runner.py   run_study(): every point through tfrobust.train.run, appended to results.jsonl, then the report
+  files.py    sweep.json and results.jsonl
+"""

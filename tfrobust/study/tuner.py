@@ -1,0 +1,99 @@
+"""The keras-tuner adapter of the study: the grid as a keras-tuner search space, an oracle that enumerates it and
+survives reloads, and a tuner whose trial is one grid point trained by the study runner (runner.py).
+
+keras-tuner 1.4.8 problems met here, and what this module does:
+- GridSearchOracle keeps its enumeration cursor (`_ordered_ids`, `_populate_next`) out of its saved state, so a
+  reloaded GridSearch fails with KeyError or stops early (keras-team/keras-tuner#1055). `GridOracle` below
+  derives the next point from the oracle's own saved state instead: the first grid point whose values are not
+  in `_tried_so_far`; interrupted trials come back through keras-tuner's retry queue.
+- In distributed mode the chief (the oracle) exits only when every worker has asked for a trial after the grid
+  is exhausted and none is running (#254, #344); a killed worker's trial stays "running" on the chief. Recovery:
+  start a worker again with the same KERASTUNER_TUNER_ID — the chief hands it the same trial, which resumes from
+  its checkpoint (tests/study/test_sweep.py). Trials can be skipped or uneven (#596): after the search every
+  process checks results.jsonl against the grid and runs (worker/local) or reports (chief) what is missing.
+- Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment so
+  that polling does not take the CPU from training (#990 is the 5-minute RPC timeout of such workers).
+- An exception in a trial would count towards keras-tuner's `max_consecutive_failed_trials` and stop the
+  search; the runner records it in results.jsonl (status "failed", the error) and the search goes on.
+"""
+
+import itertools
+import math
+import os
+import time
+
+from tfrobust.study.grid import GridPoint
+
+OBJECTIVE = "test_accuracy"
+# How long a distributed worker waits before asking the oracle for its next trial (#990: no busy polling).
+WORKER_POLL_PAUSE_S = 0.5
+
+
+def _kt():
+  import keras_tuner
+  return keras_tuner
+
+
+def search_space(grid):
+  hp = _kt().HyperParameters()
+  hp.Choice("regime", list(grid.regimes))
+  hp.Choice("batch_size", list(grid.batch_sizes))
+  hp.Choice("momentum", list(grid.momenta))
+  hp.Choice("seed", list(grid.seeds))
+  return hp
+
+
+def make_oracle(grid):
+  kt = _kt()
+
+  class GridOracle(kt.Oracle):
+    """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055)."""
+
+    def populate_space(self, trial_id):
+      space = self.get_space().space
+      for values in itertools.product(*[hp.values for hp in space]):
+        candidate = {hp.name: v for hp, v in zip(space, values)}
+        if not self._duplicate(candidate):
+          return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": candidate}
+      if self.ongoing_trials:
+        return {"status": kt.engine.trial.TrialStatus.IDLE, "values": None}
+      return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+
+  return GridOracle(objective=kt.Objective(OBJECTIVE, "max"), max_trials=len(grid.points()),
+                    hyperparameters=search_space(grid), allow_new_entries=False, tune_new_entries=False,
+                    max_retries_per_trial=0, max_consecutive_failed_trials=len(grid.points()) + 1)
+
+
+def is_distributed():
+  """Whether this process is one of a distributed study (an oracle address is set)."""
+  return "KERASTUNER_ORACLE_IP" in os.environ
+
+
+def is_oracle():
+  """Whether this process is keras-tuner's chief, the oracle that hands out trials (it trains none itself).
+  Not tf.distribute's chief (tfrobust.distribute.is_chief: the worker that writes a run's files)."""
+  return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
+def make_tuner(study):
+  kt = _kt()
+
+  class StudyTuner(kt.engine.base_tuner.BaseTuner):
+    """run_trial trains one grid point through the single-run pipeline and returns its clean accuracy."""
+
+    def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
+      v = trial.hyperparameters.values
+      point = GridPoint(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
+      line = study.run_point(point, tuner_trial_id=trial.trial_id)
+      accuracy = (line.get("metrics") or {}).get(OBJECTIVE)
+      return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
+
+    def on_search_begin(self):
+      self.save()  # so that a sweep killed during its first trial reloads this oracle
+
+    def pre_create_trial(self):
+      if is_distributed():
+        time.sleep(WORKER_POLL_PAUSE_S)
+
+  return StudyTuner(oracle=make_oracle(study.grid), directory=study.sweep_dir, project_name="tuner",
+                    overwrite=False)

@@ -1,0 +1,177 @@
+"""How training steps are driven: epochs, checkpoints and resume, TensorBoard scalars, progress, NaN guard.
+
+What one step does is `step.py` (it knows nothing of files); this module is where the side effects live.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tfrobust import data as data_lib
+from tfrobust import io
+from tfrobust.errors import UsageError
+from tfrobust.train import sgd
+
+
+@dataclasses.dataclass
+class FitResult:
+  diverged: bool = False
+  divergence: Optional[dict] = None
+  history: list = dataclasses.field(default_factory=list)
+  train_s: float = 0.0
+  eval_s: float = 0.0
+  resumed_from_step: int = 0
+  steps: int = 0  # SGD updates done in all (the step a diverged run stopped before, for it)
+
+
+HISTORY_FILE = "history.json"  # beside the checkpoints: a resumed run keeps the epochs done before the kill
+# Checkpoints kept: the newest and one before it, the fallback when the newest is torn by a kill mid-write.
+CHECKPOINTS_KEPT = 2
+# The running sums of the current epoch, kept in the checkpoint so that a resumed epoch reports the same means:
+# slots of `epoch_sums`.
+LOSS_SUM, CORRECT, EXAMPLES, GRAD_NORM_SUM = range(4)
+EPOCH_SUM_SLOTS = 4
+
+
+class CheckpointCorrupt(UsageError):
+  """Every checkpoint in the directory failed to load (reported as one line, exit 2)."""
+
+
+def make_checkpoint(trainer):
+  """The state that resume restores: weights, momentum buffers, step and the epoch's running sums."""
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  epoch_sums = tf.Variable(tf.zeros(EPOCH_SUM_SLOTS, tf.float64), trainable=False, name="epoch_sums")
+  ckpt = tf.train.Checkpoint(weights=[v.value for v in trainer.model.variables],
+                             momentum=trainer.momentum_buffers, step=step, epoch_sums=epoch_sums)
+  return ckpt, step, epoch_sums
+
+
+def restore_latest(ckpt, manager):
+  """Restores the newest readable checkpoint, falling back to older ones; returns its path or None."""
+  for path in reversed(manager.checkpoints):
+    try:
+      ckpt.restore(path).assert_existing_objects_matched()
+      return path
+    except Exception as e:  # noqa: BLE001 - truncated files raise IndexError, DataLossError, ValueError, ...
+      logging.warning("checkpoint %s unreadable (%s); trying an older one", path, type(e).__name__)
+  if manager.checkpoints:
+    raise CheckpointCorrupt(f"--output_dir: no readable checkpoint in {manager.directory}; "
+                            "delete that directory to start the run again")
+  return None
+
+
+def _read_history(checkpoint_dir, step):
+  """The history entries of the epochs that the restored checkpoint (at `step`) had finished."""
+  path = os.path.join(checkpoint_dir, HISTORY_FILE)
+  if not os.path.exists(path):
+    return []
+  return [r for r in io.read_json(path) if r.get("steps", step + 1) <= step]
+
+
+def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True):
+  """Trains `trainer.model` on `dataset` as `config` says, resuming from `checkpoint_dir` if it holds a run.
+
+  The run is config.epochs epochs, or exactly config.max_steps updates when that is set (a steps budget): the
+  last epoch is then partial, and still gets its history entry and checkpoint. `progress`: one plain line per
+  epoch, plus a keras Progbar only when stdout is a terminal (its redraws would fill a log file).
+  """
+  n = len(dataset.x_train)
+  spe = n // config.batch_size
+  total_steps = config.max_steps or spe * config.epochs
+  lr_at = sgd.schedule_from_config(config, spe)
+
+  ckpt, step_var, epoch_sums = make_checkpoint(trainer)
+  manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=CHECKPOINTS_KEPT)
+  result = FitResult()
+  if restore_latest(ckpt, manager):
+    result.resumed_from_step = int(step_var.numpy())
+    result.history = _read_history(checkpoint_dir, result.resumed_from_step)
+    logging.info("resumed from step %d of %d", result.resumed_from_step, total_steps)
+  step = int(step_var.numpy())
+
+  stream = data_lib.training_stream(dataset.x_train, dataset.y_train, config.batch_size,
+                                    seed=config.seed, epochs=config.epochs, start_step=step,
+                                    augment=config.augment)
+  iterator = iter(trainer.strategy.experimental_distribute_dataset(stream))
+  bar = None
+  show_bar = progress and sys.stdout.isatty()
+  epoch_start = time.perf_counter()
+  epoch_train_s = 0.0
+  while step < total_steps:
+    epoch = step // spe
+    epoch_steps = min(spe, total_steps - epoch * spe)  # the last epoch of a steps budget may be partial
+    if show_bar and bar is None:
+      bar = keras.utils.Progbar(epoch_steps, stateful_metrics=["loss", "accuracy"], verbose=1)
+      print(f"epoch {epoch + 1}/{config.epochs}")
+    num = min(config.steps_per_call, epoch_steps - step % spe)
+    if config.checkpoint_every_steps:
+      num = min(num, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
+    lrs = sgd.lr_vector(lr_at, step, num, config.steps_per_call)
+    t0 = time.perf_counter()
+    out = trainer.run_steps(iterator, lrs, num, momentum=config.momentum,
+                            weight_decay=config.weight_decay, nesterov=config.nesterov)
+    epoch_train_s += time.perf_counter() - t0
+    if out["first_nonfinite"] >= 0:
+      bad_step = step + int(out["first_nonfinite"])
+      result.diverged = True
+      result.divergence = {"step": bad_step, "epoch": bad_step // spe, "lr": lr_at(bad_step),
+                           "grad_norm": float(out["last_grad_norm"]), "weight_norm": trainer.weight_norm()}
+      logging.warning("loss became non-finite at step %d (lr %.4g, grad norm %s, weight norm %s): "
+                      "stopping, recorded as diverged", bad_step, lr_at(bad_step),
+                      result.divergence["grad_norm"], result.divergence["weight_norm"])
+      break
+    add = [0.0] * EPOCH_SUM_SLOTS
+    add[LOSS_SUM], add[CORRECT], add[EXAMPLES], add[GRAD_NORM_SUM] = (
+        out["loss_sum"], out["correct"], num * config.batch_size, out["grad_norm_sum"])
+    epoch_sums.assign_add(add)
+    step += num
+    step_var.assign(step)
+    sums = epoch_sums.numpy()
+    if bar is not None:
+      bar.update(step - epoch * spe, values=[("loss", sums[LOSS_SUM] / sums[EXAMPLES]),
+                                             ("accuracy", sums[CORRECT] / sums[EXAMPLES])])
+    if step == epoch * spe + epoch_steps:
+      record = _end_epoch(trainer, dataset, config, epoch + 1, sums, lr_at(step - 1),
+                          epoch_train_s, time.perf_counter() - epoch_start, epoch_steps, result, writer, progress)
+      record.update(steps=step, epoch_steps=epoch_steps)
+      result.history.append(record)
+      epoch_sums.assign(tf.zeros(EPOCH_SUM_SLOTS, tf.float64))
+      os.makedirs(checkpoint_dir, exist_ok=True)  # history first: _read_history drops an entry the kill left newer
+      io.write_json(os.path.join(checkpoint_dir, HISTORY_FILE), result.history)
+      manager.save(checkpoint_number=step)
+      bar = None
+      epoch_start = time.perf_counter()
+      epoch_train_s = 0.0
+    elif config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+      manager.save(checkpoint_number=step)
+  result.steps = step
+  return result
+
+
+def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer, progress):
+  """The epoch's history entry (`spe`: the steps it made), printed as one line and written to TensorBoard."""
+  t0 = time.perf_counter()
+  test_loss, test_acc = trainer.loss_and_accuracy(dataset.x_test, dataset.y_test, config.eval_batch_size)
+  result.eval_s += time.perf_counter() - t0
+  result.train_s += train_s
+  images_per_s = sums[EXAMPLES] / max(train_s, 1e-9)
+  record = {"epoch": epoch, "train/loss": sums[LOSS_SUM] / sums[EXAMPLES],
+            "train/accuracy": sums[CORRECT] / sums[EXAMPLES], "test/loss": test_loss, "test/accuracy": test_acc,
+            "train/learning_rate": lr, "train/grad_norm": sums[GRAD_NORM_SUM] / spe,
+            "train/images_per_s": images_per_s, "epoch_s": wall_s}
+  if progress:
+    print(f"epoch {epoch}/{config.epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f} "
+          f"| test loss {test_loss:.4f} acc {test_acc:.4f} | lr {lr:.4g} | {images_per_s:,.0f} img/s", flush=True)
+  if writer is not None:
+    with writer.as_default(step=epoch):
+      for key, value in record.items():
+        if key != "epoch":
+          tf.summary.scalar(key, value)
+    writer.flush()
+  return record

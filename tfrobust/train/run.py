@@ -1,0 +1,165 @@
+"""One run end to end: data → model → train (resumable) → export → evaluators → result.json.
+
+Usable from Python (`run_experiment(ExperimentConfig(...), output_dir)`) as well as from `tfrobust.main`.
+A `TrainerCache` passed by a study lets runs with the same architecture and batch size reuse one model and
+its compiled functions instead of tracing them again. The evaluators are those of tfrobust.evaluators.REGISTRY
+that the ExperimentConfig asks for.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from tfrobust import config as config_lib
+from tfrobust import data as data_lib
+from tfrobust import distribute
+from tfrobust import evaluators
+from tfrobust import export
+from tfrobust import io
+from tfrobust import models
+from tfrobust.errors import UsageError
+from tfrobust.train import driver
+from tfrobust.train.step import Trainer
+
+HPARAMS_FILE = "hparams.json"
+RESULT_FILE = "result.json"
+
+
+class TrainerCache:
+  """Trainers keyed by everything their compiled functions depend on, reused across the runs of a sweep."""
+
+  def __init__(self):
+    self._trainers = {}
+
+  def get(self, key, build):
+    if key not in self._trainers:
+      self._trainers[key] = build()
+    return self._trainers[key]
+
+
+def check_output_dir(output_dir, hparams):
+  """Refuses a directory that holds a run with other hyperparameters, and a path that cannot become a directory
+  (a file, or under one: os.makedirs would raise later); True if it holds this run already."""
+  existing = os.path.abspath(output_dir)
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UsageError(f"--output_dir={output_dir}: {existing} exists and is not a directory; choose another")
+  path = os.path.join(output_dir, HPARAMS_FILE)
+  if not os.path.exists(path):
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+      raise UsageError(f"--output_dir={output_dir}: not empty and holds no tfrobust run; choose another")
+    return False
+  previous = config_lib.with_later_defaults(io.read_json(path))
+  if previous != io.clean(hparams):
+    diff = sorted(k for k in set(previous) | set(hparams) if previous.get(k) != io.clean(hparams).get(k))
+    raise UsageError(f"--output_dir={output_dir}: holds a run with different hyperparameters "
+                     f"({', '.join(diff)}); choose another directory")
+  return True
+
+
+def _trainer_for(cfg, dataset, strategy, cache):
+  def model_fn():
+    return models.build_model(cfg.model, dataset.input_shape, dataset.num_classes,
+                              batchnorm=cfg.batchnorm, seed=cfg.seed)
+  if cache is None:
+    return Trainer(model_fn, strategy, global_batch_size=cfg.batch_size,
+                   steps_per_call=cfg.steps_per_call, jit_compile=cfg.jit_compile)
+  key = (cfg.model, cfg.batchnorm, dataset.name, dataset.input_shape, dataset.num_classes, cfg.batch_size,
+         cfg.steps_per_call, cfg.jit_compile, id(strategy))
+  trainer = cache.get(key, lambda: Trainer(model_fn, strategy, global_batch_size=cfg.batch_size,
+                                           steps_per_call=cfg.steps_per_call, jit_compile=cfg.jit_compile))
+  trainer.reset(model_fn().get_weights())  # this run's seed, the cached compiled functions
+  return trainer
+
+
+def _write_hparams_summary(writer, hparams, trial_id):
+  from tensorboard.plugins.hparams import api as hp
+  flat = {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in hparams.items()}
+  with writer.as_default():
+    hp.hparams({k: v for k, v in flat.items() if v is not None}, trial_id=trial_id)
+
+
+def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache=None, progress=True,
+                   extra=None, tensorboard_hparams=None):
+  """Runs (or resumes, or finds finished) the run `experiment` in `output_dir`; returns the result dict.
+
+  Bad input raises UsageError before anything is written. `dataset` may be passed to skip loading it again.
+  `tensorboard_hparams` adds columns to the HParams dashboard (a sweep's regime) without entering hparams.json.
+  """
+  t_start = time.perf_counter()
+  cfg = experiment.train.validate()
+  sections = evaluators.sections(experiment)
+  for _, section in sections:
+    section.validate()
+  strategy = strategy or distribute.make_strategy()
+  t0 = time.perf_counter()
+  dataset = dataset or data_lib.load_dataset(cfg.dataset, cfg.data_dir)
+  data_s = time.perf_counter() - t0
+  cfg.validate_against(len(dataset.x_train), strategy.num_replicas_in_sync)
+  hparams = cfg.hparams()
+  chief = distribute.is_chief(strategy)
+  # What the evaluators measure is part of the run too: a finished run asked for other attacks or another
+  # Hessian setting is refused rather than returned without them.
+  run_identity = dict(hparams, evaluators=evaluators.settings(experiment))
+  if not chief:  # Every worker runs the same collectives; only the chief keeps files.
+    output_dir = tempfile.mkdtemp(prefix="tfrobust-worker-")
+  if check_output_dir(output_dir, run_identity) and os.path.exists(os.path.join(output_dir, RESULT_FILE)):
+    logging.info("%s already holds the finished run; nothing to do", output_dir)
+    return io.read_json(os.path.join(output_dir, RESULT_FILE))
+  fresh = not os.path.exists(os.path.join(output_dir, HPARAMS_FILE))
+  os.makedirs(output_dir, exist_ok=True)
+  io.write_json(os.path.join(output_dir, HPARAMS_FILE), run_identity)
+  if cfg.deterministic:
+    tf.config.experimental.enable_op_determinism()
+
+  t0 = time.perf_counter()
+  trainer = _trainer_for(cfg, dataset, strategy, cache)
+  build_s = time.perf_counter() - t0
+  writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
+  if fresh:
+    _write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
+                           trial_id=os.path.basename(os.path.normpath(output_dir)))
+  fit = driver.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+                   writer=writer, progress=progress)
+
+  t0 = time.perf_counter()
+  train_loss, train_acc = trainer.loss_and_accuracy(dataset.x_train, dataset.y_train, cfg.eval_batch_size)
+  test_loss, test_acc = trainer.loss_and_accuracy(dataset.x_test, dataset.y_test, cfg.eval_batch_size)
+  final_eval_s = time.perf_counter() - t0
+  result = {
+      "hparams": hparams,
+      "metrics": {"train_loss": train_loss, "train_accuracy": train_acc,
+                  "test_loss": test_loss, "test_accuracy": test_acc},
+      "diverged": fit.diverged, "divergence": fit.divergence,
+      "history": fit.history, "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
+      "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,
+      "timings": {"data_s": data_s, "build_s": build_s, "train_s": fit.train_s,
+                  "epoch_eval_s": fit.eval_s, "final_eval_s": final_eval_s},
+      "versions": io.versions(),
+  }
+  result.update(extra or {})
+  if not fit.diverged:
+    t0 = time.perf_counter()
+    saved = os.path.join(output_dir, "saved_model")
+    export.export_model(trainer.model, saved)
+    result["saved_model"] = os.path.abspath(saved)
+    result["timings"]["export_s"] = time.perf_counter() - t0
+    for evaluator, section in sections:
+      t0 = time.perf_counter()
+      result.update(evaluator.run_section(trainer.model, dataset, section, strategy=strategy,
+                                          output_dir=output_dir, writer=writer, progress=progress))
+      result["timings"][f"{evaluator.name}_s"] = time.perf_counter() - t0
+  with writer.as_default(step=cfg.epochs):
+    for key, value in result["metrics"].items():
+      tf.summary.scalar("final/" + key, value)
+  writer.flush()
+  result["timings"]["total_s"] = time.perf_counter() - t_start
+  io.write_json(os.path.join(output_dir, RESULT_FILE), result)
+  if not chief:
+    shutil.rmtree(output_dir, ignore_errors=True)
+  return result
