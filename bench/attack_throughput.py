@@ -1,7 +1,7 @@
 """PGD-k over 1,000 images, side by side: (a) cleverhans called eagerly, (b) tfrobust's compiled path (both PGD
 step backends), (c) k x the time of one compiled input gradient (the floor). Goal: (b)/(c) <= 1.2, (a)/(b) >= 5.
 
-  flock /tmp/tfrobust-cpu.lock .venv/bin/python bench/attack_throughput.py [--models=mlp,lenet --steps=20 --repeats=3]
+  .venv/bin/python bench/attack_throughput.py [--models=mlp,lenet --steps=20 --repeats=3]
 
 Images: the 1,000 mnist5k test images (28x28). The weights are untrained (the cost of an attack does not depend on
 them). Times are the median of --repeats after one warm-up call (tracing excluded; it is reported apart). Writes JSON

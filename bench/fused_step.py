@@ -12,7 +12,7 @@ Part 2, end to end: PGD-20 (L∞, ε = 0.1, step 0.01, zero start) on a small mo
 batch, with the step as op / tf / xla (bench/fused_pgd.py), and cleverhans' loop (attacks.pgd of
 tfrobust/evaluators/robustness) as the reference.
 
-Writes JSON to --output (default /tmp/tfrobust-bench/fused_step.json) and prints a table. Times are wall-clock
+Writes JSON to --output (default bench/results/fused_step.json) and prints a table. Times are wall-clock
 on whatever machine runs it (the machine, TF version and thread counts go into the JSON); compare rows of one
 run only.
 """
@@ -146,7 +146,7 @@ def markdown(result):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--output", default="/tmp/tfrobust-bench/fused_step.json", help="JSON result path")
+  parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "fused_step.json"), help="JSON result path")
   parser.add_argument("--repeats", type=int, default=5, help="timed calls per cell (median reported)")
   parser.add_argument("--quick", action="store_true", help="batch 128 only, one end-to-end model")
   args = parser.parse_args()

@@ -8,7 +8,7 @@ Each model is first trained briefly (3 epochs of SGD, batch 128, lr 0.05) so tha
 model that learned something. Times are medians of repeated calls after a warm-up call (the trace); the
 first call of a fresh model (trace) and of a second model of the same architecture (shared trace) are timed
 too. Accuracy: each solver's result against a reference from Lanczos run to tol=1e-7.
-Writes --output (default /tmp/tfrobust-bench/hessian.json) and prints a table. Goal: HVP/gradient <= 2.0.
+Writes --output (default bench/results/hessian.json) and prints a table. Goal: HVP/gradient <= 2.0.
 Reference (docs/study.md): PyHessian, LeNet on 1,000 MNIST-shaped inputs, 2 CPU cores: 1.43 s per HVP, 24.9 s to the
 top eigenvalue.
 """
@@ -96,7 +96,7 @@ def bench(name, model_name, dataset_name, examples, repeats):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--output", default="/tmp/tfrobust-bench/hessian.json", help="JSON file to write")
+  parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "hessian.json"), help="JSON file to write")
   parser.add_argument("--repeats", type=int, default=10, help="timed calls per median")
   args = parser.parse_args()
   rows = [bench("LeNet / mnist5k", "lenet", "mnist5k", 1000, args.repeats),
