@@ -39,29 +39,35 @@ def _int_field(trial, key):
   return None
 
 
-def num_classes(trial):
-  """(classes, source): metrics/hparams num_classes, else the known dataset, else a stated fallback."""
-  n = _int_field(trial, "num_classes")
+def _recorded_or_known(trial, key, column, known_text):
+  """(value, source) from the results' own `key`, else column `column` of KNOWN_DATASETS for the trial's dataset
+  (known_text names it); (None, dataset name) when neither says."""
+  n = _int_field(trial, key)
   if n:
     return n, "the results"
   ds = str(trial.hparams.get("dataset", ""))
   if ds in KNOWN_DATASETS:
-    return KNOWN_DATASETS[ds][0], f"{ds} has {KNOWN_DATASETS[ds][0]} classes"
-  return FALLBACK_CLASSES, f"assumed {FALLBACK_CLASSES} (dataset {ds or '?'} not known to the report)"
+    return KNOWN_DATASETS[ds][column], known_text.format(ds=ds, n=KNOWN_DATASETS[ds][column])
+  return None, ds or "?"
+
+
+def num_classes(trial):
+  """(classes, source): metrics/hparams num_classes, else the known dataset, else a stated fallback."""
+  n, source = _recorded_or_known(trial, "num_classes", 0, "{ds} has {n} classes")
+  if n:
+    return n, source
+  return FALLBACK_CLASSES, f"assumed {FALLBACK_CLASSES} (dataset {source} not known to the report)"
 
 
 def test_examples(trial):
   """(n, source): how many test examples the clean accuracy was measured on (for the bootstrap)."""
-  n = _int_field(trial, "test_examples")
+  n, source = _recorded_or_known(trial, "test_examples", 1, "{ds}'s test split has {n}")
   if n:
-    return n, "the results"
-  ds = str(trial.hparams.get("dataset", ""))
-  if ds in KNOWN_DATASETS:
-    return KNOWN_DATASETS[ds][1], f"{ds}'s test split has {KNOWN_DATASETS[ds][1]}"
+    return n, source
   rob = [r[4] for r in trial.robustness if r[4]]
   if rob:  # the robustness section runs on a prefix of the test set: a lower bound, so a wider interval
-    return max(rob), f"assumed {max(rob)}, the robustness section's examples (dataset {ds or '?'} not known)"
-  return FALLBACK_TEST_EXAMPLES, f"assumed {FALLBACK_TEST_EXAMPLES} (dataset {ds or '?'} not known)"
+    return max(rob), f"assumed {max(rob)}, the robustness section's examples (dataset {source} not known)"
+  return FALLBACK_TEST_EXAMPLES, f"assumed {FALLBACK_TEST_EXAMPLES} (dataset {source} not known)"
 
 
 def classify(trial):

@@ -63,10 +63,10 @@ def check_sweep_dir(sweep_dir, description):
   description = io.clean(description)
   if os.path.exists(path):
     previous = io.read_json(path)
+    # A sweep.json from before the budget and augment existed held their defaults (the base drops max_steps).
     previous = dict(previous, budget=previous.get("budget", config_lib.LATER_HPARAMS["budget"]))
     if isinstance(previous.get("base"), dict):
-      previous["base"] = {k: v for k, v in config_lib.with_later_defaults(previous["base"]).items()
-                          if k in description.get("base", {}) or k in previous["base"]}
+      previous["base"] = {"augment": config_lib.LATER_HPARAMS["augment"], **previous["base"]}
     fixed = {k: v for k, v in previous.items() if k != "report_eps"}
     if fixed != {k: v for k, v in description.items() if k != "report_eps"}:
       diff = sorted(k for k in set(previous) | set(description)
