@@ -30,11 +30,37 @@ def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
   assert open(path).read() == "old"
 
 
-def test_jsonl_lines_are_appended_whole(tmp_path):
+def test_jsonl_lines_are_appended_in_order_and_json_safe(tmp_path):
   path = str(tmp_path / "results.jsonl")
   for i in range(3):
     io.append_jsonl(path, {"i": i, "x": np.float64(i) / 2})
   assert [json.loads(line) for line in open(path)] == [{"i": i, "x": i / 2} for i in range(3)]
+
+
+# A child whose files may not grow past LIMIT bytes (RLIMIT_FSIZE, SIGXFSZ ignored): the kernel writes what fits and
+# then fails with EFBIG, the way a full disk or a kill between two write calls cuts a line. A plain
+# `open(path, "a").write(line)` leaves the part that fitted behind; append_jsonl must leave nothing.
+INTERRUPTED_APPEND = r"""
+import resource, signal, sys
+from tfrobust import io
+path, limit = sys.argv[1], int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+io.append_jsonl(path, {"i": 0})
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+  io.append_jsonl(path, {"i": 1, "pad": "x" * 100_000})
+except OSError as e:
+  print("interrupted:", e.errno)
+"""
+
+
+def test_an_append_interrupted_mid_line_leaves_no_partial_line(tmp_path):
+  from conftest import run_script
+  path = str(tmp_path / "results.jsonl")
+  proc = run_script(INTERRUPTED_APPEND.replace("sys.argv[1]", repr(path)).replace("int(sys.argv[2])", "4096"))
+  assert "interrupted" in proc.stdout, proc.stderr[-2000:]
+  text = open(path).read()
+  assert text == '{"i": 0}\n'  # the first line whole, nothing of the second
 
 
 def test_png_is_written_atomically(tmp_path):

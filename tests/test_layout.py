@@ -1,7 +1,7 @@
-"""The layout's rules, read from the source with ast (no TensorFlow): imports flow one way and never in a circle,
-the library rooms (train/, evaluators/, study/, report/) read no flags, evaluators are found through the one
-registry and a broken one fails loudly, configs stay light, modules stay small, every `python -m` entry point
-answers."""
+"""The layout's rules, read from the source with ast (no TensorFlow): imports run down the layers (LAYERS, the
+order CONTRIBUTING.md states) and never in a circle, the library rooms read no flags, evaluators are found through
+the one registry and a broken one fails loudly, configs, records and the report stay light, modules stay small,
+every `python -m` entry point answers."""
 
 import ast
 import glob
@@ -14,7 +14,23 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "tfrobust")
-LIBRARY_ROOMS = ("tfrobust.train", "tfrobust.evaluators", "tfrobust.study", "tfrobust.report")
+LIBRARY_ROOMS = ("tfrobust.train", "tfrobust.evaluators", "tfrobust.experiment", "tfrobust.study", "tfrobust.report",
+                 "tfrobust.records")
+# The layers, lowest first: a module may import its own room and any room of a lower layer, nothing else. Rooms of
+# one layer stand side by side and never import each other (training and the evaluators; the study and the
+# report). Every `python -m` module (tfrobust/X.py shims and __main__.py files) is an entry point, the top.
+# CONTRIBUTING.md states the same order.
+LAYERS = (
+    ("tfrobust", "tfrobust.errors", "tfrobust.onednn"),
+    ("tfrobust.config", "tfrobust.io", "tfrobust.losses"),
+    ("tfrobust.records", "tfrobust.data", "tfrobust.models", "tfrobust.distribute", "tfrobust.export",
+     "tfrobust.ops"),
+    ("tfrobust.train", "tfrobust.evaluators"),
+    ("tfrobust.experiment",),
+    ("tfrobust.study", "tfrobust.report"),
+    ("tfrobust.cli",),
+    ("entry points",),
+)
 MAX_LINES = 320
 ENTRY_POINTS = ("tfrobust.main", "tfrobust.sweep", "tfrobust.evaluate", "tfrobust.hessian", "tfrobust.report")
 
@@ -91,6 +107,37 @@ def test_no_import_circles():
   assert cycles == []
 
 
+def _room(name):
+  """(layer index, room) of a module: the longest room name that contains it."""
+  if name.endswith(".__main__") or name in ENTRY_POINTS:
+    return len(LAYERS) - 1, "entry points"
+  best = None
+  for i, rooms in enumerate(LAYERS):
+    for room in rooms:
+      if (name == room or name.startswith(room + ".")) and (best is None or len(room) > len(best[1])):
+        best = (i, room)
+  assert best is not None, f"{name}: in no layer of LAYERS (add it there and to CONTRIBUTING.md)"
+  return best
+
+
+def test_imports_run_down_the_layers():
+  bad = []
+  for name in sorted(MODULES):
+    layer, room = _room(name)
+    for target in sorted(GRAPH[name]):
+      t_layer, t_room = _room(target)
+      if t_room != room and t_layer >= layer and t_room != "tfrobust":
+        bad.append(f"{name} ({room}) imports {target} ({t_room})")
+  assert bad == []
+
+
+def test_the_layers_are_the_ones_contributing_states():
+  text = open(os.path.join(ROOT, "CONTRIBUTING.md"), encoding="utf-8").read()
+  for rooms in LAYERS[:-1]:
+    line = " · ".join(f"`{r.replace('tfrobust.', '')}`" for r in rooms)
+    assert line in text, f"CONTRIBUTING.md should list the layer {line}"
+
+
 def test_library_rooms_read_no_flags_and_import_no_cli():
   """Flags belong to tfrobust/cli/ alone. `__main__.py` files are entry points (like tfrobust/main.py), not library."""
   bad = {}
@@ -106,12 +153,16 @@ def test_library_rooms_read_no_flags_and_import_no_cli():
   assert bad == {}
 
 
-def test_configs_load_without_tensorflow_or_absl():
-  """Every frozen config is refused or accepted before anything heavy loads."""
+def test_configs_records_and_report_load_without_tensorflow_or_absl():
+  """Every frozen config is refused or accepted before anything heavy loads; records and the report run anywhere."""
   configs = ["tfrobust.config", "tfrobust.study.grid"] + [m for m in MODULES if m.startswith("tfrobust.evaluators.")
                                                             and m.endswith(".config")] + ["tfrobust.evaluators"]
+  configs += [m for m in MODULES if m.startswith(("tfrobust.records", "tfrobust.report"))
+              and not m.endswith("__main__")]
   heavy = ("tensorflow", "keras", "absl", "cleverhans", "keras_tuner", "matplotlib")
-  found = {m: sorted(o for r in _closure(m) | {m} for o in _imports(r)[1] if o.split(".")[0] in heavy)
+  drawing = ("tfrobust.report.figures", "tfrobust.report.build")  # the report draws with matplotlib, TF-free
+  found = {m: sorted(o for r in _closure(m) | {m} for o in _imports(r)[1] if o.split(".")[0] in heavy
+                     and not (o.startswith("matplotlib") and r in drawing))
            for m in configs}
   assert {m: f for m, f in found.items() if f} == {}
 
@@ -143,11 +194,11 @@ def _defines(name, *functions):
 def test_every_evaluator_is_registered_and_complete():
   from tfrobust import config, evaluators
   packages = {m.split(".")[2] for m in MODULES if m.count(".") >= 3 and m.startswith("tfrobust.evaluators.")}
-  assert set(evaluators.NAMES) == packages
+  assert set(evaluators.names()) == packages
   for e in evaluators.REGISTRY:
     assert e.config_class.__module__ == f"tfrobust.evaluators.{e.name}.config"
-    assert _defines(e.module, "run_section") == [], e.name
-    assert _defines(e.flags_module, "define_flags", "config_from_flags") == [], e.name
+    assert _defines(f"tfrobust.evaluators.{e.name}.evaluate", "evaluate") == [], e.name
+    assert _defines(f"tfrobust.cli.flags.{e.name}", "define_flags", "config_from_flags") == [], e.name
     e.config_class().validate()  # the defaults are valid
   # ExperimentConfig names no evaluator itself: the registry is the one list.
   assert [f.name for f in config.ExperimentConfig.__dataclass_fields__.values()] == ["train", "evaluators"]
@@ -189,12 +240,12 @@ def test_a_broken_evaluator_fails_the_run_not_just_its_flags(monkeypatch):
   real = importlib.import_module
 
   def fake(name, *args):
-    if name == evaluators.get("hessian").module:
+    if name == "tfrobust.evaluators.hessian.evaluate":
       raise ImportError("broken on purpose")
     return real(name, *args)
   monkeypatch.setattr(importlib, "import_module", fake)
   with pytest.raises(ImportError, match="broken on purpose"):
-    evaluators.get("hessian").run_section(None, None, None)
+    evaluators.get("hessian").evaluate(None, None, None)
 
 
 # ---------------------------------------------------------------------------------------------- entry points

@@ -136,12 +136,12 @@ class ExperimentConfig:
     """The config of evaluator `name`, or None when it is not asked for."""
     return self.evaluators.get(name)
 
-
-# Hyperparameters added after runs and sweeps already existed, with the value that reproduces those runs: a
-# directory written before a key existed compares as if it held that value, so it can still be resumed.
-LATER_HPARAMS = {"augment": "none", "max_steps": 0, "budget": "epochs"}
-
-
-def with_later_defaults(hparams):
-  """`hparams` with every key of LATER_HPARAMS it lacks set to that default."""
-  return {**LATER_HPARAMS, **hparams}
+  def validate(self):
+    """Checks training and every evaluator section that can be checked without the data (UsageError naming the
+    flag). The boundary calls it once: the entry point before TensorFlow loads, or run_experiment / run_study for
+    a caller from Python; nothing inside validates again."""
+    self.train.validate()
+    for config in self.evaluators.values():
+      if config is not None:
+        config.validate()
+    return self

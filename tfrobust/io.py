@@ -42,6 +42,17 @@ def write_text(path, text):
   return path
 
 
+def write_bytes(path, data):
+  """Writes `data` (bytes) to `path` atomically; returns `path`."""
+  tmp = _tmp(path)
+  with open(tmp, "wb") as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+  return path
+
+
 def write_json(path, obj):
   """Writes `obj` as indented, key-sorted JSON to `path` atomically; returns `path`."""
   return write_text(path, json.dumps(clean(obj), indent=2, sort_keys=True) + "\n")
@@ -56,12 +67,20 @@ def write_png(fig, path, *, dpi=100):
 
 
 def append_jsonl(path, obj):
-  """Appends one line to a JSON-lines file with a single write (a line is never interleaved or torn)."""
-  line = json.dumps(clean(obj), sort_keys=True) + "\n"
+  """Appends one line to a JSON-lines file, whole or not at all: a write cut short (disk full, a file-size limit, a
+  signal) is retried for the rest, and any failure truncates the file back to where the line began, so readers
+  never see a partial line from this writer."""
+  line = (json.dumps(clean(obj), sort_keys=True) + "\n").encode()
   fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+  start = os.fstat(fd).st_size
   try:
-    os.write(fd, line.encode())
+    done = 0
+    while done < len(line):
+      done += os.write(fd, line[done:])
     os.fsync(fd)
+  except BaseException:
+    os.ftruncate(fd, start)
+    raise
   finally:
     os.close(fd)
 

@@ -5,7 +5,7 @@ import pytest
 
 from tfrobust.errors import UsageError
 from tfrobust.report import quality as q
-from tfrobust.report.data import lambda_max, parse_trial
+from tfrobust.records.trial import lambda_max, parse_trial
 
 
 def line(**kw):

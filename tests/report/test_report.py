@@ -14,7 +14,7 @@ from conftest import ROOT
 from tfrobust.errors import UsageError
 from tfrobust.report import build as report
 from tfrobust.report import claims, verdicts
-from tfrobust.report import data as report_data
+
 BATCHES = (16, 32, 64, 128, 256)
 EPS = (0.01, 0.03, 0.1)  # pixel scale [0, 1]
 ROW_KEYS = {"claim", "component", "control", "estimate", "ci", "ci_t", "ci_bootstrap", "margin", "verdict",
@@ -251,19 +251,6 @@ def test_report_is_deterministic(tmp_path):
   assert [open(os.path.join(d, "report", f)).read() for f in ("verdicts.json", "summary.md")] == first
 
 
-def test_report_eps_picks_the_flagged_pgd_linf_value_else_the_middle(tmp_path):
-  d = make_sweep(str(tmp_path / "a"), report_eps=0.1)
-  trials, _ = report_data.load_results(d)
-  choice = report_data.choose_adv(trials, report_data.load_sweep(d, []))
-  assert (choice.attack, choice.norm, choice.eps) == ("pgd", "inf", 0.1)
-  choice = report_data.choose_adv(trials, None)
-  assert choice.eps == 0.03 and "middle" in choice.why
-  with open(os.path.join(d, "results.jsonl")) as f:
-    first = json.loads(f.readline())
-  want = [x["accuracy"] for x in first["robustness"] if (x["attack"], x["norm"], x["eps"]) == ("pgd", "inf", 0.03)]
-  assert report_data.adv_accuracy(trials[0], choice) == want[0]
-
-
 def test_partial_sweep_with_diverged_failed_and_malformed_lines(tmp_path, capsys):
   failed = {"trial_id": "fixed_lr-b256-m0.9-s2", "regime": "fixed_lr", "status": "failed",
             "error": "Traceback ...\nResourceExhaustedError: OOM", "hparams": {"batch_size": 256,
@@ -274,7 +261,7 @@ def test_partial_sweep_with_diverged_failed_and_malformed_lines(tmp_path, capsys
   d = make_sweep(str(tmp_path), drop=drop, extra_lines=[json.dumps(failed), json.dumps(diverged), "{not json",
                                                         "[1, 2]"])
   md = open(report.write_report(d, with_figures=False)).read()
-  assert "skipped 2 malformed line(s)" in capsys.readouterr().err
+  assert "2 malformed line(s) of results.jsonl were skipped" in capsys.readouterr().err
   assert "2 malformed line(s) of results.jsonl were skipped." in md
   assert "**2 grid point(s) have no result line:**" in md
   assert "constant_ratio, μ=0, B=128: seed(s) 0, 2" in md

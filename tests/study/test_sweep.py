@@ -241,25 +241,3 @@ def test_killed_worker_restarted_with_its_id_finishes_its_trial(tmp_path):
   lines = {line["trial_id"]: line for line in _lines(sweep)}
   assert sorted(lines) == ["fixed_lr-b16-m0.9-s0", "fixed_lr-b32-m0.9-s0"]
   assert lines["fixed_lr-b16-m0.9-s0"]["resumed_from_step"] > 0  # the killed trial resumed, not restarted
-
-
-def test_directories_written_before_later_hparams_existed_still_resume(tmp_path):
-  """A run or sweep from before augment / max_steps / budget existed compares as if it held their defaults."""
-  from tfrobust import config, io
-  from tfrobust.study import files as sweep_files
-  from tfrobust.train import run as run_lib
-  hparams = config.TrainConfig().hparams()
-  old = {k: v for k, v in hparams.items() if k not in config.LATER_HPARAMS}
-  run_dir = tmp_path / "run"
-  run_dir.mkdir()
-  io.write_json(str(run_dir / run_lib.HPARAMS_FILE), old)
-  assert run_lib.check_output_dir(str(run_dir), hparams) is True
-  with pytest.raises(UsageError, match="augment"):
-    run_lib.check_output_dir(str(run_dir), dict(hparams, augment="crop_flip"))
-  sweep_dir = tmp_path / "sweep"
-  description = {"regimes": ["fixed_lr"], "budget": "epochs", "base": {"augment": "none", "lr": 0.05}}
-  sweep_dir.mkdir()
-  io.write_json(str(sweep_dir / sweep_files.SWEEP_FILE), {"regimes": ["fixed_lr"], "base": {"lr": 0.05}})
-  sweep_files.check_sweep_dir(str(sweep_dir), description)
-  with pytest.raises(UsageError, match="budget"):
-    sweep_files.check_sweep_dir(str(sweep_dir), dict(description, budget="steps"))

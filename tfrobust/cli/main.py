@@ -1,7 +1,8 @@
 """Train one network with SGD and measure it: `python -m tfrobust.main --batch_size=256 --lr=0.05`.
 
-Writes under --output_dir: result.json (atomic, at the end), flags.cfg (repeat with --flagfile),
-tensorboard/, checkpoints/ (the same --output_dir resumes), saved_model/.
+Writes under --output_dir (names and formats: tfrobust.records): result.json (atomic, at the end), examples.npz
+(per-example outcomes), flags.cfg (repeat with --flagfile), tensorboard/, checkpoints/ (the same --output_dir
+resumes), saved_model/, and each evaluator's figures.
 """
 
 import os
@@ -19,19 +20,19 @@ flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/
 
 def main(argv):
   cli.check_no_arguments(argv)
-  experiment = experiment_flags.experiment_from_flags(FLAGS)
-  experiment.train.validate()
+  experiment = experiment_flags.experiment_from_flags(FLAGS).validate()  # before TensorFlow loads
   from tfrobust import distribute, io
-  from tfrobust.train import run
+  from tfrobust.experiment import run
+  from tfrobust.records import names
   strategy = distribute.make_strategy(FLAGS.num_cpu_devices)
   output_dir = FLAGS.output_dir or cli.default_output_dir()
   result = run.run_experiment(experiment, output_dir, strategy=strategy, extra={"flags": FLAGS.flags_into_string()})
   if distribute.is_chief(strategy):
-    io.write_text(os.path.join(output_dir, "flags.cfg"), FLAGS.flags_into_string())
+    io.write_text(os.path.join(output_dir, names.FLAGS_FILE), FLAGS.flags_into_string())
   m = result["metrics"]
   status = "DIVERGED" if result["diverged"] else "done"
   print(f"{status}: test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f} -> "
-        f"{os.path.join(output_dir, 'result.json')}")
+        f"{os.path.join(output_dir, names.RESULT_FILE)}")
 
 
 def run():

@@ -19,6 +19,9 @@ from absl import flags
 from tfrobust import cli
 from tfrobust.cli import flags as experiment_flags
 from tfrobust.cli.flags import study as study_flags
+from tfrobust.records import names
+from tfrobust.records import sweep as sweep_records
+from tfrobust.report import build as report
 
 FLAGS = flags.FLAGS
 experiment_flags.define_flags()
@@ -30,17 +33,19 @@ def main(argv):
   if not FLAGS.sweep_dir:
     raise cli.UsageError("--sweep_dir: required (where the study is written and resumed)")
   grid = study_flags.grid_from_flags().validate()
-  experiment = experiment_flags.experiment_from_flags(FLAGS)
-  from tfrobust import distribute
-  from tfrobust.study import files, runner, tuner
+  experiment = experiment_flags.experiment_from_flags(FLAGS).validate()
+  from tfrobust import distribute  # TensorFlow from here on: bad flags were refused without it
+  from tfrobust.study import runner, tuner
   strategy = None if tuner.is_oracle() else distribute.make_strategy(FLAGS.num_cpu_devices)
   outcome = runner.run_study(grid, experiment, FLAGS.sweep_dir, strategy=strategy, report_eps=FLAGS.report_eps,
                              trial_progress=FLAGS.trial_progress)
   if outcome is None:  # a distributed worker: the chief sums up
     return 0
+  if sweep_records.read_lines(FLAGS.sweep_dir).by_id:
+    print(f"report: {report.write_report(FLAGS.sweep_dir)}", flush=True)
   if outcome.failed:
     print(f"study: {len(outcome.failed)} trial(s) failed ({', '.join(outcome.failed[:5])}); their errors are "
-          f"in {os.path.join(FLAGS.sweep_dir, files.RESULTS_FILE)}", flush=True)
+          f"in {os.path.join(FLAGS.sweep_dir, names.RESULTS_FILE)}", flush=True)
   return 0 if outcome.complete else 1
 
 

@@ -1,44 +1,62 @@
-"""What is measured about a trained network besides its clean accuracy: the one registry of evaluators.
+"""What is measured about a trained network besides its clean accuracy: the one registry of evaluators, and the
+one protocol they follow (big_vision's): an evaluator gets a model, the data and its config, and hands back an
+`Evaluation` — one section for result.json, TensorBoard scalars keyed `<name>/...`, figures and per-example
+outcomes. It never receives a writer or a directory: the experiment (tfrobust.experiment) and the eval-only command
+(tfrobust.cli.evaluate) write whatever any evaluator returns, the same way.
 
-Every part that deals with evaluators goes through `REGISTRY` — the run (tfrobust.train.run), the study
-(tfrobust.study.runner), the flags (tfrobust.cli.flags) and the eval-only CLI (tfrobust.cli.evaluate) — so an
-evaluator is added in one line here. Each evaluator `name` is a package tfrobust/evaluators/<name>/ with
-  config.py    its frozen config (TF-free, absl-free), the class named below;
-  evaluate.py  run_section(model, dataset, config, *, strategy, output_dir, writer, progress) -> dict, the
-               keys it adds to result.json;
-and its flags live in tfrobust/cli/flags/<name>.py (define_flags(), config_from_flags(FLAGS, dataset) -> config
-or None when the evaluator is not asked for). Nothing is imported lazily behind a try/except: a broken
-evaluator fails loudly where it is first used instead of silently dropping its flags.
+Each evaluator `name` is a package tfrobust/evaluators/<name>/ with
+  config.py    its frozen config (TF-free, absl-free), the class named in REGISTRY, with validate() and hparams();
+  evaluate.py  evaluate(model, dataset, config, *, strategy, progress) -> Evaluation;
+and its flags in tfrobust/cli/flags/<name>.py (define_flags(), config_from_flags(FLAGS, dataset) -> config or None
+when it is not asked for), which the cli layer finds by the evaluator's name. Adding an evaluator is those three
+files and one line in REGISTRY (CONTRIBUTING.md walks through it; tests/evaluators/test_registry.py proves it
+with a toy evaluator).
 
-Importing this module loads only the configs (no TensorFlow); `run_section` imports the evaluator itself.
+Importing this module loads only the configs (no TensorFlow); `evaluate` imports the evaluator itself.
 """
 
 import dataclasses
 import importlib
+from typing import Any, Dict, Tuple
 
 from tfrobust.evaluators.hessian.config import HessianConfig
 from tfrobust.evaluators.robustness.config import RobustnessConfig
 
 
 @dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """What one evaluator measured, for the caller to write.
+
+  section:  result.json[name], JSON-ready.
+  scalars:  {tag: value} for TensorBoard at step 0; every tag starts with "<name>/".
+  curves:   {tag: ((step, value), ...)} TensorBoard series whose step is not training time (e.g. ε); "<name>/..." too.
+  figures:  {file name: matplotlib Figure}, drawn but not saved (e.g. {"robustness.png": fig}).
+  examples: {(attack, norm): tfrobust.records.run.ExampleCurve}: per-example outcomes for examples.npz.
+  text:     a few lines for a person (what the eval-only command prints).
+  """
+  section: Dict[str, Any]
+  scalars: Dict[str, float] = dataclasses.field(default_factory=dict)
+  curves: Dict[str, Tuple[Tuple[int, float], ...]] = dataclasses.field(default_factory=dict)
+  figures: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  examples: Dict[Tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+  text: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Evaluator:
-  """One entry of the registry: the section name (in ExperimentConfig.evaluators and in result.json), the
-  config class, and the modules that run it and define its flags."""
+  """One entry of the registry: the section name (in ExperimentConfig.evaluators and in result.json) and the config
+  class; its `evaluate` lives in tfrobust/evaluators/<name>/evaluate.py."""
   name: str
   config_class: type
+  module: str = ""  # the module with evaluate(); default tfrobust.evaluators.<name>.evaluate
 
-  @property
-  def module(self):
-    """The module with run_section."""
-    return f"tfrobust.evaluators.{self.name}.evaluate"
-
-  @property
-  def flags_module(self):
-    """The module with define_flags and config_from_flags (read by tfrobust.cli only)."""
-    return f"tfrobust.cli.flags.{self.name}"
-
-  def run_section(self, model, dataset, config, **kwargs):
-    return importlib.import_module(self.module).run_section(model, dataset, config, **kwargs)
+  def evaluate(self, model, dataset, config, *, strategy=None, progress=True) -> Evaluation:
+    module = importlib.import_module(self.module or f"tfrobust.evaluators.{self.name}.evaluate")
+    evaluation = module.evaluate(model, dataset, config, strategy=strategy, progress=progress)
+    bad = [tag for tag in (*evaluation.scalars, *evaluation.curves) if not tag.startswith(self.name + "/")]
+    if bad:
+      raise ValueError(f"evaluator {self.name!r}: TensorBoard tags must start with {self.name + '/'!r}: {bad[:3]}")
+    return evaluation
 
 
 # In the order they run after training (and appear in result.json).
@@ -46,7 +64,10 @@ REGISTRY = (
     Evaluator("robustness", RobustnessConfig),
     Evaluator("hessian", HessianConfig),
 )
-NAMES = tuple(e.name for e in REGISTRY)
+
+
+def names():
+  return tuple(e.name for e in REGISTRY)
 
 
 def get(name):
@@ -54,7 +75,7 @@ def get(name):
   for evaluator in REGISTRY:
     if evaluator.name == name:
       return evaluator
-  raise ValueError(f"unknown evaluator {name!r}; registered: {', '.join(NAMES)}")
+  raise ValueError(f"unknown evaluator {name!r}; registered: {', '.join(names())}")
 
 
 def sections(experiment):

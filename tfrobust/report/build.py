@@ -12,11 +12,15 @@ import dataclasses
 import datetime
 import os
 import re
+import sys
 from typing import List, Optional
 
 from tfrobust import io
 from tfrobust.report import claims, document, quality, render, stats, verdicts
-from tfrobust.report.data import choose_adv, data_notes, load_results, load_sweep, regimes_of, to_observations
+from tfrobust.records import names as record_names
+from tfrobust.records import sweep as sweep_records
+from tfrobust.records.trial import choose_adv
+from tfrobust.report.data import data_notes, regimes_of, to_observations
 
 
 @dataclasses.dataclass
@@ -101,14 +105,25 @@ def make_figures(ctx, out_dir):
 
 # ---------------------------------------------------------------------------------------------- writing
 
+def _sweep_or_note(sweep_dir, notes):
+  """sweep.json, or None with a note when it is unreadable (the grid is then inferred from the results)."""
+  try:
+    return sweep_records.read_sweep(sweep_dir)
+  except ValueError:
+    notes.append(f"{record_names.SWEEP_FILE} could not be read; the grid was inferred from the results.")
+    return None
+
+
 def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARGIN,
           momentum_margin=claims.MOMENTUM_MARGIN, min_seeds=claims.MIN_SEEDS):
   """Reads and judges the sweep (writes nothing): the Context of its report. UsageError on bad input."""
   margins = verdicts.margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin)
-  trials, notes = load_results(sweep_dir)
+  trials, notes = sweep_records.load_trials(sweep_dir)
+  for n in notes:
+    print(f"warning: {n}", file=sys.stderr)
   _, budget_text = quality.budget_of(trials)
-  sweep = load_sweep(sweep_dir, notes)
-  choice = choose_adv(trials, sweep)
+  sweep = _sweep_or_note(sweep_dir, notes)
+  choice = choose_adv(trials, (sweep or {}).get("report_eps"))
   points = to_observations(trials, choice)
   rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
                                momentum_margin=margins["momentum"], min_seeds=min_seeds)
@@ -121,7 +136,7 @@ def write_report(sweep_dir, *, with_figures=True, **kw):
   path. Everything is checked before report/ is created: bad input leaves nothing behind.
   with_figures=False skips the PNGs (most of the run time) and leaves them out of the documents."""
   ctx = build(sweep_dir, **kw)
-  out_dir = os.path.join(sweep_dir, "report")
+  out_dir = os.path.join(sweep_dir, record_names.REPORT_DIR)
   os.makedirs(out_dir, exist_ok=True)
   if with_figures and any(p.kind in quality.IN_FITS for p in ctx.points):
     ctx.figs = make_figures(ctx, out_dir)

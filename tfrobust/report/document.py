@@ -6,7 +6,8 @@ import collections
 import json
 
 from tfrobust.report import breakdown, claims, effects, quality, render, stats, verdicts
-from tfrobust.report.data import adv_accuracy, missing_points
+from tfrobust.records.trial import adv_accuracy
+from tfrobust.report.data import missing_points
 
 _MAX_LISTED = 60
 

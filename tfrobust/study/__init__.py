@@ -2,6 +2,5 @@
 
   grid.py     the Grid (the study's frozen config) and its GridPoints, the regimes and budgets
   tuner.py    the keras-tuner adapter: search space, oracle, tuner
-  runner.py   run_study(): every point through tfrobust.train.run, appended to results.jsonl, then the report
-  files.py    sweep.json and results.jsonl
+  runner.py   run_study(): every point through tfrobust.experiment.run, appended to results.jsonl
 """

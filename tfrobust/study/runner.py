@@ -1,5 +1,6 @@
-"""The study: every grid point trained and evaluated through the single-run pipeline (tfrobust.train.run),
-appended to results.jsonl, enumerated and distributed by keras-tuner (tuner.py), reported at the end.
+"""The study: every grid point trained and evaluated through the single-run pipeline (tfrobust.experiment.run),
+appended to results.jsonl (tfrobust.records owns its format), enumerated and distributed by keras-tuner
+(tuner.py). The sweep command reports at the end.
 
 Usable from Python (`run_study(grid, experiment, sweep_dir)`) as well as from `tfrobust.sweep`.
 Layout of a sweep directory:
@@ -9,7 +10,7 @@ Layout of a sweep directory:
   trials/KEY/     each point's run directory (checkpoints, tensorboard, saved_model, result.json)
   tuner/          keras-tuner's own oracle and trial state (what resume and distribution go through)
   events.*        the HParams dashboard's configuration: every hyperparameter and metric registered
-  report/         written at the end by tfrobust.report
+  report/         written at the end by tfrobust.report (the sweep command calls it; the study does not)
 
 Resume is keras-tuner's reload of its oracle plus results.jsonl: a point already in results.jsonl is never
 trained again (its metrics are handed back to the oracle), an interrupted point resumes from its checkpoints.
@@ -20,12 +21,18 @@ import os
 import time
 import traceback
 
+import tensorflow as tf
 from absl import logging
+from tensorboard.plugins.hparams import api as hp
 
+from tfrobust import data as data_lib
+from tfrobust import distribute
 from tfrobust import evaluators
-from tfrobust.report import data as report_data
+from tfrobust.experiment import run as run_lib
+from tfrobust.records import names
+from tfrobust.records import sweep as sweep_records
+from tfrobust.records.trial import headline, parse_trial
 from tfrobust.study import tuner as tuner_lib
-from tfrobust.study.files import check_sweep_dir, read_results, record
 
 STUDY_METRICS = (("final/test_accuracy", "clean test accuracy"),
                  ("study/adv_accuracy", "adversarial accuracy at report_eps"),
@@ -39,29 +46,30 @@ class Study:
 
   def __init__(self, grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None,
                progress=True, trial_progress=False):
-    from tfrobust import data as data_lib
-    from tfrobust import distribute
-    from tfrobust.train import run as run_lib
     self.grid, self.experiment, self.sweep_dir = grid, experiment, sweep_dir
     self.report_eps, self.progress, self.trial_progress = report_eps, progress, trial_progress
-    self._run_lib = run_lib
     self._strategy = strategy
     self._dataset = dataset
     self._cache = run_lib.TrainerCache()
-    self._data_lib, self._distribute = data_lib, distribute
     self.total = len(grid.points())
+    self.done = {}  # trial id -> its standing results.jsonl line: read once, then kept up to date here
+    self.refresh()
+
+  def refresh(self):
+    """Reads results.jsonl again (other workers of a distributed study append to it too)."""
+    self.done = dict(sweep_records.read_lines(self.sweep_dir).by_id)
 
   @property
   def strategy(self):
     if self._strategy is None:
-      self._strategy = self._distribute.make_strategy()
+      self._strategy = distribute.make_strategy()
     return self._strategy
 
   @property
   def dataset(self):
     if self._dataset is None:
       cfg = self.experiment.train
-      self._dataset = self._data_lib.load_dataset(cfg.dataset, cfg.data_dir)
+      self._dataset = data_lib.load_dataset(cfg.dataset, cfg.data_dir)
     return self._dataset
 
   def train_config(self, point):
@@ -70,24 +78,28 @@ class Study:
 
   def run_point(self, point, tuner_trial_id=None):
     """Trains and evaluates `point` (or finds it recorded); returns its results.jsonl line."""
-    existing = read_results(self.sweep_dir).get(point.key)
+    existing = self.done.get(point.key)
     if existing is not None:
       return existing
-    experiment = dataclasses.replace(self.experiment, train=self.train_config(point))
-    trial_dir = os.path.join(self.sweep_dir, "trials", point.key)
+    trial_dir = names.trial_dir(self.sweep_dir, point.key)
     t0 = time.perf_counter()
-    try:
-      result = self._run_lib.run_experiment(
+    train = None
+    try:  # everything of the point inside: a dataset or config error is this trial's failure, not the study's
+      train = self.train_config(point)
+      experiment = dataclasses.replace(self.experiment, train=train)
+      result = run_lib.run_experiment(
           experiment, trial_dir, strategy=self.strategy, dataset=self.dataset, cache=self._cache,
           progress=self.trial_progress, tensorboard_hparams={"regime": point.regime})
       line = dict(result, status="ok")
     except Exception as e:  # noqa: BLE001 - one failed point must not stop the study; recorded with its error
       logging.error("trial %s failed: %s", point.key, e)
-      line = {"status": "failed", "error": traceback.format_exc(limit=ERROR_TRACEBACK_FRAMES),
-              "hparams": self.train_config(point).hparams()}
+      hparams = train.hparams() if train is not None else dict(
+          self.experiment.train.hparams(), batch_size=point.batch_size, momentum=point.momentum, seed=point.seed)
+      line = {"status": "failed", "error": traceback.format_exc(limit=ERROR_TRACEBACK_FRAMES), "hparams": hparams}
     line.update(trial_id=point.key, regime=point.regime, tuner_trial_id=tuner_trial_id,
                 wall_s=time.perf_counter() - t0)
-    line = record(self.sweep_dir, line)
+    line = sweep_records.append_result(self.sweep_dir, line)
+    self.done[point.key] = line
     if line.get("status") == "ok":
       self._write_study_scalars(trial_dir, line)
     self._say(point, line)
@@ -96,15 +108,12 @@ class Study:
   def headline(self, line):
     """(adversarial accuracy, top eigenvalue) of a finished line, chosen by the report's own rule (PGD L∞ at
     report_eps, else the middle of the ε grid), so TensorBoard and the report show the same numbers."""
-    trial = report_data.parse_trial(line)
-    choice = report_data.choose_adv([trial], {"report_eps": self.report_eps})
-    return report_data.adv_accuracy(trial, choice), trial.top_eig
+    return headline(parse_trial(line), self.report_eps)
 
   def _write_study_scalars(self, trial_dir, line):
-    import tensorflow as tf
     adv, eig = self.headline(line)
     values = {"study/adv_accuracy": adv, "study/top_eigenvalue": eig}
-    writer = tf.summary.create_file_writer(os.path.join(trial_dir, "tensorboard"))
+    writer = tf.summary.create_file_writer(os.path.join(trial_dir, names.TENSORBOARD_DIR))
     with writer.as_default(step=line["hparams"]["epochs"]):
       for tag, value in values.items():
         if value is not None:
@@ -114,7 +123,7 @@ class Study:
   def _say(self, point, line):
     if not self.progress:
       return
-    done = len(read_results(self.sweep_dir))
+    done = len(self.done)
     head = f"[{done}/{self.total}] {point.regime} B={point.batch_size} μ={point.momentum:g} seed={point.seed}"
     if line.get("status") != "ok":
       print(f"{head}: FAILED ({(line.get('error') or '').strip().splitlines()[-1][:160]})", flush=True)
@@ -130,15 +139,12 @@ class Study:
     print(f"{head}: {', '.join(parts)} ({line.get('wall_s', 0):.1f} s)", flush=True)
 
   def missing(self):
-    done = read_results(self.sweep_dir)
-    return [p for p in self.grid.points() if p.key not in done]
+    return [p for p in self.grid.points() if p.key not in self.done]
 
 
 def write_hparams_config(sweep_dir, grid, base_hparams):
   """Registers every hyperparameter and metric at the sweep root, so that the HParams dashboard shows (and
   sorts and filters by) all of them, not the few it picks by default."""
-  import tensorflow as tf
-  from tensorboard.plugins.hparams import api as hp
   swept = {"regime": hp.Discrete(list(grid.regimes)), "batch_size": hp.Discrete(list(grid.batch_sizes)),
            "momentum": hp.Discrete(list(grid.momenta)), "seed": hp.Discrete(list(grid.seeds))}
   names = ["regime"] + [k for k in base_hparams]
@@ -162,12 +168,10 @@ class StudyOutcome:
 
 
 def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None, progress=True,
-              trial_progress=False, report=True):
+              trial_progress=False):
   """Runs (or resumes) the whole study; a StudyOutcome (None on a distributed worker). Bad input raises
   UsageError before anything is written."""
-  experiment.train.validate()
-  for _, section in evaluators.sections(experiment):
-    section.validate()
+  experiment.validate()
   grid.validate()
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
                      epochs=experiment.train.epochs, **evaluators.settings(experiment))
@@ -179,7 +183,7 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
     grid.validate(num_train_examples=len(study.dataset.x_train), base=experiment.train,
                   num_replicas=1 if tuner_lib.is_oracle() else study.strategy.num_replicas_in_sync)
   if not tuner_lib.is_distributed() or tuner_lib.is_oracle():
-    check_sweep_dir(sweep_dir, description)
+    sweep_records.claim_sweep_dir(sweep_dir, description)
     write_hparams_config(sweep_dir, grid, experiment.train.hparams())
   if progress and not tuner_lib.is_oracle():
     left = len(study.missing())
@@ -189,20 +193,16 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   tuner.search(verbose=0)
   if tuner_lib.is_distributed() and not tuner_lib.is_oracle():
     return  # the chief reports; a worker is done when the oracle has nothing left for it
+  study.refresh()  # the points other workers finished
   missing = study.missing()
   if missing and not tuner_lib.is_distributed():  # keras-tuner skipped points (#596) or a reload lost them
     logging.warning("keras-tuner left %d points; running them directly", len(missing))
     for point in missing:
       study.run_point(point)
     missing = study.missing()
-  done = read_results(sweep_dir)
+  done = study.done
   failed = sorted(k for k, line in done.items() if line.get("status") != "ok")
   if missing:
     print(f"study: {len(missing)} of {study.total} points missing (a worker stopped early?): "
           f"{', '.join(p.key for p in missing[:5])}{' ...' if len(missing) > 5 else ''}", flush=True)
-  if report and done:
-    from tfrobust.report import build as report_lib
-    out = report_lib.write_report(sweep_dir)
-    if progress:
-      print(f"report: {out}", flush=True)
   return StudyOutcome(total=study.total, failed=failed, missing=[p.key for p in missing])

@@ -13,8 +13,9 @@ from tfrobust.cli.flags import train
 
 
 def evaluator_flags(evaluator):
-  """The flags module of a registered evaluator (tfrobust/cli/flags/<name>.py)."""
-  return importlib.import_module(evaluator.flags_module)
+  """The flags module of a registered evaluator: tfrobust/cli/flags/<name>.py, found by the evaluator's name
+  here in the cli layer (the registry below knows nothing of flags)."""
+  return importlib.import_module(f"{__name__}.{evaluator.name}")
 
 
 def define_flags():

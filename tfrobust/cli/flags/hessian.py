@@ -47,7 +47,7 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
-  """The HessianConfig the flags ask for, validated; None when --hessian_top_k=0 asks for nothing."""
+  """The HessianConfig the flags ask for (validated by ExperimentConfig.validate at the boundary); None when --hessian_top_k=0 asks for nothing."""
   del dataset_name  # The per-dataset default of --hessian_examples is resolved against the data.
   if FLAGS.hessian_top_k == 0:
     asked = [name for name in _FLAGS if name != "hessian_top_k" and FLAGS[name].present]
@@ -59,4 +59,4 @@ def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
       method=FLAGS.hessian_method, max_iter=FLAGS.hessian_max_iter, tol=FLAGS.hessian_tol,
       trace=FLAGS.hessian_trace, density=FLAGS.hessian_density, input=FLAGS.hessian_input,
       per_layer=FLAGS.hessian_per_layer, repeats=FLAGS.hessian_repeats,
-      batch_size=FLAGS.hessian_batch_size).validate()
+      batch_size=FLAGS.hessian_batch_size)

@@ -55,7 +55,7 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
-  """The RobustnessConfig the flags ask for, validated; None when --attacks is empty (section off)."""
+  """The RobustnessConfig the flags ask for (validated by ExperimentConfig.validate at the boundary); None when --attacks is empty (section off)."""
   if not FLAGS.attacks:
     given = [name for name in _SECTION_FLAGS if FLAGS[name].present]
     if given:
@@ -68,4 +68,4 @@ def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
       batch_size=FLAGS.attack_batch_size, seed=FLAGS.attack_seed, backend=FLAGS.attack_backend,
       deep_check=FLAGS.robustness_deep_check, max_eps_accuracy=FLAGS.robustness_max_eps_accuracy,
       tolerance=FLAGS.robustness_tolerance, deep_check_tolerance=FLAGS.robustness_deep_check_tolerance,
-      zero_grad_tolerance=FLAGS.robustness_zero_grad_tolerance).validate()
+      zero_grad_tolerance=FLAGS.robustness_zero_grad_tolerance)

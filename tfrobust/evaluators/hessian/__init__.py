@@ -4,5 +4,5 @@
   hvp.py           compiled Hessian-vector products, shared by every model of one architecture
   eigensolvers.py  power iteration, Lanczos, Hutchinson, stochastic Lanczos quadrature (numpy, float64)
   analyzer.py      HessianAnalyzer: one model, one set of examples, the questions asked of its Hessian
-  evaluate.py      run_section(): the training subset, what is measured, result.json and TensorBoard
+  evaluate.py      evaluate(): the training subset, what is measured, the Evaluation handed back
 """

@@ -69,7 +69,7 @@ class HessianConfig:
       self._bad("top_k", f"larger than the model's {num_params} parameters")
     if self.examples is not None and self.examples > num_train:
       self._bad("examples", f"larger than the training set ({num_train} examples)")
-    return self.validate()
+    return self
 
   def hparams(self):
     """The settings as a JSON-ready dict (what a run records of its Hessian section)."""

@@ -1,16 +1,16 @@
-"""The Hessian evaluator's section of a run: which training examples the Hessian is measured on, what is
-measured (config.py), and how it lands in result.json, TensorBoard and hessian_density.png. The measuring itself
-is analyzer.py's HessianAnalyzer.
+"""The Hessian evaluator: which training examples the Hessian is measured on, what is measured (config.py), and
+the Evaluation it hands back (the "hessian" section, TensorBoard scalars, hessian_density.png). The measuring
+itself is analyzer.py's HessianAnalyzer.
 """
 
-import os
+import json
 import time
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from tfrobust import io
+from tfrobust.evaluators import Evaluation
 from tfrobust.evaluators.hessian.analyzer import HessianAnalyzer, count_params
 from tfrobust.evaluators.hessian.config import HessianConfig
 
@@ -31,7 +31,7 @@ def top_eigenvalues(model, data, k=1, *, examples=None, subset_seed=0, method="l
                   tol=1e-3, batch_size=512, strategy=None):
   """Top-k Hessian eigenvalues of a model trained elsewhere (Keras model or export.LoadedModel).
 
-  `data`: a tfrobust.data.Dataset (its training set, subset as in run_section) or a pair (x, y) used whole
+  `data`: a tfrobust.data.Dataset (its training set, subset as in evaluate) or a pair (x, y) used whole
   (x on the [0, 1] pixel scale). Returns an eigensolvers.EigenResult.
   """
   config = HessianConfig(top_k=k, examples=examples, subset_seed=subset_seed, method=method,
@@ -59,8 +59,8 @@ def _eigen_dict(result):
   return d
 
 
-def plot_density(density, path):
-  """Writes the smoothed SLQ density (log scale, as PyHessian plots it) to `path` (PNG, atomically)."""
+def density_figure(density):
+  """The smoothed SLQ density (log scale, as PyHessian plots it), as a Figure for the caller to save."""
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
   fig = Figure(figsize=(5, 3.5))
@@ -70,13 +70,13 @@ def plot_density(density, path):
   ax.set_xlabel("eigenvalue")
   ax.set_ylabel("density (SLQ, smoothed)")
   fig.tight_layout()
-  io.write_png(fig, path, dpi=120)
+  return fig
 
 
-def run_section(model, dataset, config, *, strategy, output_dir, writer, progress=True):
-  """The "hessian" section of result.json for a trained model: top-k eigenvalues on a seeded subset of the
-  training set, and trace, density, input and per-layer eigenvalues, repeats over subset seeds as asked.
-  Non-convergence is recorded and warned about, not raised."""
+def evaluate(model, dataset, config, *, strategy=None, progress=True):
+  """The Hessian Evaluation of a trained model: top-k eigenvalues on a seeded subset of the training set, and
+  trace, density, input and per-layer eigenvalues, repeats over subset seeds as asked. Non-convergence is
+  recorded and warned about, not raised."""
   start = time.time()
   num_train = len(dataset.x_train)
   config.validate_against(count_params(model), num_train)
@@ -104,10 +104,10 @@ def run_section(model, dataset, config, *, strategy, output_dir, writer, progres
                         "converged": bool(converged)}
     warnings += [] if converged else ["trace"]
     say(f"trace {t.trace:.4g} ± {t.standard_error:.2g}")
+  figures = {}
   if config.density:
     section["density"] = analyzer.density(num_steps=it, num_runs=1, seed=seed)
-    if output_dir:
-      plot_density(section["density"], os.path.join(output_dir, "hessian_density.png"))
+    figures["hessian_density.png"] = density_figure(section["density"])
     say("density")
   if config.input:
     section["input_top_eigenvalue"] = analyzer.input_top_eigenvalue(max_iter=it, tol=tol, seed=seed)
@@ -134,16 +134,13 @@ def run_section(model, dataset, config, *, strategy, output_dir, writer, progres
     logging.warning("hessian: %s did not converge to tol=%g within %d iterations; recorded as such", w, tol, it)
   section["not_converged"] = warnings
   section["seconds"] = time.time() - start
-  if writer is not None:
-    with writer.as_default():
-      for i, lam in enumerate(top.eigenvalues):
-        tf.summary.scalar(f"hessian/top_eigenvalue_{i}", lam, step=0)
-      if top.min_eigenvalue is not None:
-        tf.summary.scalar("hessian/min_eigenvalue", top.min_eigenvalue, step=0)
-      if config.trace:
-        tf.summary.scalar("hessian/trace", section["trace"]["mean"], step=0)
-      if config.input:
-        tf.summary.scalar("hessian/input_top_eigenvalue", section["input_top_eigenvalue"]["mean"], step=0)
-    writer.flush()
-  return {"hessian": section}
-
+  scalars = {f"hessian/top_eigenvalue_{i}": lam for i, lam in enumerate(top.eigenvalues)}
+  if top.min_eigenvalue is not None:
+    scalars["hessian/min_eigenvalue"] = top.min_eigenvalue
+  if config.trace:
+    scalars["hessian/trace"] = section["trace"]["mean"]
+  if config.input:
+    scalars["hessian/input_top_eigenvalue"] = section["input_top_eigenvalue"]["mean"]
+  brief = {k: v for k, v in section.items() if k != "density"}
+  return Evaluation(section=section, scalars=scalars, figures=figures,
+                    text=json.dumps({"hessian": io.clean(brief)}, indent=1))

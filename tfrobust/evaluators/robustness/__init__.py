@@ -4,5 +4,5 @@
   attacks.py    the maths: losses, seeded random starts, FGSM, the PGD loop, the worst case over restarts
   runner.py     the attacks compiled per model, batched, split over replicas, cached
   checks.py     the sanity checks of its own numbers
-  evaluate.py   evaluate() and run_section(): curves, summary, checks, robustness.png, TensorBoard
+  evaluate.py   measure() on arrays, evaluate() on a dataset: the Evaluation (section, curves, figure, examples)
 """

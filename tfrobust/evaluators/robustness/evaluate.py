@@ -1,5 +1,6 @@
 """The robustness evaluator: adversarial accuracy of a trained classifier along a grid of ε (FGSM, PGD; L∞, L2),
-its summary and its sanity checks, and the robustness section of a run (result.json, TensorBoard, robustness.png).
+its summary and its sanity checks, handed back as an Evaluation (tfrobust.evaluators): the section, TensorBoard
+scalars and curves, robustness.png and the per-example outcomes; the caller writes them.
 
 Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm; `eps_255`
 is ε·255 (pixel levels). Accuracies are fractions in [0, 1].
@@ -10,19 +11,19 @@ problems worked around.
 """
 
 import dataclasses
-import os
 from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfrobust import io
+from tfrobust.evaluators import Evaluation
 from tfrobust.evaluators.robustness import checks
 from tfrobust.evaluators.robustness.checks import DEEP_MIN_RESTARTS, DEEP_RESTARTS_FACTOR, DEEP_STEPS_FACTOR
 from tfrobust.evaluators.robustness.config import ATTACKS, NORM_NAMES, NORMS, curve_name
 from tfrobust.evaluators.robustness.runner import AttackRunner
 from tfrobust.models import check_input_shape
+from tfrobust.records.run import ExampleCurve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,16 +60,15 @@ class Curve:
             "eps_max": float(eps[-1]), "accuracy_at_eps_max": float(acc[-1]), "clean_accuracy": clean_accuracy}
 
 
-def evaluate(model, x, y, config, *, strategy=None, progress=True):
+def measure(model, x, y, config, *, strategy=None, progress=True):
   """Accuracy on adversarial examples for every attack × norm × ε, its summary and its sanity checks.
 
   model: a Keras model or tfrobust.export.LoadedModel mapping images in [0, 1] to logits (inference mode).
   x: float32 images [N, H, W, C] in [0, 1]; y: integer labels [N]. All N examples are used.
   strategy: a tf.distribute strategy; with several replicas each batch is split over them.
-  Returns {"robustness": [...], "robustness_summary": {...}, "robustness_checks": {...},
-  "robustness_config": {...}} (JSON-ready).
+  Returns (section, curves): the JSON-ready section {"accuracy": [rows], "summary": {...}, "checks": {...},
+  "config": {...}} and the Curves of the attacks asked for (per-example outcomes).
   """
-  config.validate()
   check_input_shape(model, x.shape[1:])
   runner = AttackRunner(model, x, y, batch_size=config.batch_size, seed=config.seed, strategy=strategy,
                         backend=config.backend)
@@ -79,10 +79,11 @@ def evaluate(model, x, y, config, *, strategy=None, progress=True):
   main = [c for (kind, _), c in curves.items() if kind in config.attacks]
   clean_accuracy = float(clean["correct"].mean())
   reference = reference_correct(model, x, y, config.batch_size)
-  return {"robustness": [e for c in main for e in c.entries()],
-          "robustness_summary": {c.name: c.summary(clean_accuracy) for c in main},
-          "robustness_checks": checks.sanity_checks(config, clean, curves, reference=reference),
-          "robustness_config": dict(config.hparams(), examples=len(x))}
+  section = {"accuracy": [e for c in main for e in c.entries()],
+             "summary": {c.name: c.summary(clean_accuracy) for c in main},
+             "checks": checks.sanity_checks(config, clean, curves, reference=reference),
+             "config": dict(config.hparams(), examples=len(x))}
+  return section, main
 
 
 def reference_correct(model, x, y, batch_size):
@@ -145,46 +146,61 @@ def curve_step(eps, norm):
   return int(round(eps * CURVE_STEP_UNITS[norm][0]))
 
 
-def run_section(model, dataset, config, *, strategy, output_dir, writer, progress=True):
-  """The robustness section of a run: evaluate on the first eval_examples test examples, write robustness.png into
-  output_dir and TensorBoard scalars; returns the dict.
+def evaluate(model, dataset, config, *, strategy=None, progress=True):
+  """The robustness Evaluation of a trained model on the first eval_examples test examples: the section, the
+  TensorBoard scalars and curves, robustness.png and the per-example outcomes.
 
-  TensorBoard gets `adv/<attack>_<linf|l2>/eps_<ε>` at step 0 (one number per ε, what the HParams dashboard reads)
-  and the curve `adv_curve/<attack>_<linf|l2>`: adversarial accuracy with ε as the step, in quarter pixel levels
-  for L∞ (step = round(ε·1020): 4 = 1/255) and in hundredths for L2 (step = round(ε·100)).
+  TensorBoard gets `robustness/<attack>_<linf|l2>/eps_<ε>` at step 0 (one number per ε, what the HParams dashboard
+  reads) and the curve `robustness/curve/<attack>_<linf|l2>`: adversarial accuracy with ε as the step, in quarter
+  pixel levels for L∞ (step = round(ε·1020): 4 = 1/255) and in hundredths for L2 (step = round(ε·100)).
   """
   if not config.dataset:
     config = dataclasses.replace(config, dataset=dataset.name)
   n = len(dataset.x_test) if config.eval_examples is None else min(config.eval_examples, len(dataset.x_test))
-  section = evaluate(model, dataset.x_test[:n], dataset.y_test[:n], config, strategy=strategy,
-                     progress=progress)
-  if writer is not None:
-    _write_tensorboard(writer, section["robustness"])
-  if output_dir:
-    plot(section["robustness"], os.path.join(output_dir, "robustness.png"))
-  return section
+  section, curves = measure(model, dataset.x_test[:n], dataset.y_test[:n], config, strategy=strategy,
+                            progress=progress)
+  scalars = {f"robustness/{curve_name(e['attack'], e['norm'])}/eps_{e['eps']:g}": e["accuracy"]
+             for e in section["accuracy"]}
+  return Evaluation(
+      section=section, scalars=scalars, curves=tensorboard_curves(section["accuracy"]),
+      figures={"robustness.png": figure(section["accuracy"])},
+      examples={(c.attack, c.norm): ExampleCurve(c.attack, c.norm, np.asarray(c.eps), c.correct) for c in curves},
+      text=format_table(section))
 
 
-def _write_tensorboard(writer, entries):
-  steps = {}
-  with writer.as_default():
-    for e in entries:
-      name = curve_name(e["attack"], e["norm"])
-      tf.summary.scalar(f"adv/{name}/eps_{e['eps']:g}", e["accuracy"], step=0)
-      step = curve_step(e["eps"], e["norm"])
-      if step in steps.setdefault(name, {}):
-        logging.warning("TensorBoard curve adv_curve/%s: ε = %g and %g share step %d; only the first is drawn",
-                        name, steps[name][step], e["eps"], step)
-        continue
-      steps[name][step] = e["eps"]
-      tf.summary.scalar(f"adv_curve/{name}", e["accuracy"], step=step,
-                        description=f"{e['attack']} {NORM_NAMES[e['norm']]} accuracy vs ε; step: "
-                        f"{CURVE_STEP_UNITS[e['norm']][1]}")
-  writer.flush()
+def format_table(section):
+  """The robustness rows, summaries and checks as aligned text."""
+  lines = [f"{'attack':<6} {'norm':<4} {'eps':>8} {'eps*255':>8} {'steps':>5} {'step':>8} {'restarts':>8} "
+           f"{'accuracy':>8}"]
+  for e in section["accuracy"]:
+    lines.append(f"{e['attack']:<6} {e['norm']:<4} {e['eps']:>8.4g} {e['eps_255']:>8.4g} {e['steps']:>5} "
+                 f"{e['step_size']:>8.4g} {e['restarts']:>8} {e['accuracy']:>8.4f}")
+  for name, summary in section["summary"].items():
+    lines.append(f"{name}: area under accuracy vs ε {summary['auc']:.4g} (mean accuracy "
+                 f"{summary['mean_accuracy']:.4f} over [0, {summary['eps_max']:g}])")
+  for name, check in section["checks"].items():
+    lines.append(f"{'PASS' if check['passed'] else 'FAIL'} {name}: {check['detail']}")
+  return "\n".join(lines)
 
 
-def plot(entries, path):
-  """Accuracy vs ε, one panel per norm and one line per attack; written atomically (tmp file, rename)."""
+def tensorboard_curves(entries):
+  """{`robustness/curve/<name>`: ((step, accuracy), ...)} with ε as the step (CURVE_STEP_UNITS); an ε whose step
+  another ε of the grid already took is left out with a warning."""
+  out = {}
+  for e in entries:
+    name = curve_name(e["attack"], e["norm"])
+    series = out.setdefault(f"robustness/curve/{name}", {})
+    step = curve_step(e["eps"], e["norm"])
+    if step in series:
+      logging.warning("TensorBoard curve %s: ε = %g shares step %d with another ε; only the first is drawn",
+                      name, e["eps"], step)
+      continue
+    series[step] = e["accuracy"]
+  return {tag: tuple(sorted(series.items())) for tag, series in out.items()}
+
+
+def figure(entries):
+  """Accuracy vs ε, one panel per norm and one line per attack (a Figure; the caller saves it)."""
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
   norms = sorted({e["norm"] for e in entries}, key=NORMS.index)
@@ -200,4 +216,4 @@ def plot(entries, path):
     ax.grid(alpha=0.3)
     ax.legend()
   fig.tight_layout()
-  io.write_png(fig, path, dpi=100)
+  return fig

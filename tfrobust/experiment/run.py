@@ -1,9 +1,10 @@
-"""One run end to end: data → model → train (resumable) → export → evaluators → result.json.
+"""One run end to end: data → model → train (resumable) → export → evaluators → examples.npz and result.json.
 
 Usable from Python (`run_experiment(ExperimentConfig(...), output_dir)`) as well as from `tfrobust.main`.
 A `TrainerCache` passed by a study lets runs with the same architecture and batch size reuse one model and
 its compiled functions instead of tracing them again. The evaluators are those of tfrobust.evaluators.REGISTRY
-that the ExperimentConfig asks for.
+that the ExperimentConfig asks for; what they hand back is written by outputs.py. Every file's name and format
+is tfrobust.records's.
 """
 
 import os
@@ -14,7 +15,6 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from tfrobust import config as config_lib
 from tfrobust import data as data_lib
 from tfrobust import distribute
 from tfrobust import evaluators
@@ -22,11 +22,11 @@ from tfrobust import export
 from tfrobust import io
 from tfrobust import models
 from tfrobust.errors import UsageError
+from tfrobust.experiment import outputs
+from tfrobust.records import names
+from tfrobust.records import run as run_records
 from tfrobust.train import driver
 from tfrobust.train.step import Trainer
-
-HPARAMS_FILE = "hparams.json"
-RESULT_FILE = "result.json"
 
 
 class TrainerCache:
@@ -49,12 +49,11 @@ def check_output_dir(output_dir, hparams):
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing):
     raise UsageError(f"--output_dir={output_dir}: {existing} exists and is not a directory; choose another")
-  path = os.path.join(output_dir, HPARAMS_FILE)
-  if not os.path.exists(path):
+  previous = run_records.read_hparams(output_dir)
+  if previous is None:
     if os.path.isdir(output_dir) and os.listdir(output_dir):
       raise UsageError(f"--output_dir={output_dir}: not empty and holds no tfrobust run; choose another")
     return False
-  previous = config_lib.with_later_defaults(io.read_json(path))
   if previous != io.clean(hparams):
     diff = sorted(k for k in set(previous) | set(hparams) if previous.get(k) != io.clean(hparams).get(k))
     raise UsageError(f"--output_dir={output_dir}: holds a run with different hyperparameters "
@@ -92,10 +91,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   `tensorboard_hparams` adds columns to the HParams dashboard (a sweep's regime) without entering hparams.json.
   """
   t_start = time.perf_counter()
-  cfg = experiment.train.validate()
+  cfg = experiment.validate().train
   sections = evaluators.sections(experiment)
-  for _, section in sections:
-    section.validate()
   strategy = strategy or distribute.make_strategy()
   t0 = time.perf_counter()
   dataset = dataset or data_lib.load_dataset(cfg.dataset, cfg.data_dir)
@@ -108,23 +105,23 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   run_identity = dict(hparams, evaluators=evaluators.settings(experiment))
   if not chief:  # Every worker runs the same collectives; only the chief keeps files.
     output_dir = tempfile.mkdtemp(prefix="tfrobust-worker-")
-  if check_output_dir(output_dir, run_identity) and os.path.exists(os.path.join(output_dir, RESULT_FILE)):
+  if check_output_dir(output_dir, run_identity) and run_records.read_result(output_dir) is not None:
     logging.info("%s already holds the finished run; nothing to do", output_dir)
-    return io.read_json(os.path.join(output_dir, RESULT_FILE))
-  fresh = not os.path.exists(os.path.join(output_dir, HPARAMS_FILE))
+    return run_records.read_result(output_dir)
+  fresh = run_records.read_hparams(output_dir) is None
   os.makedirs(output_dir, exist_ok=True)
-  io.write_json(os.path.join(output_dir, HPARAMS_FILE), run_identity)
+  run_records.write_hparams(output_dir, run_identity)
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
 
   t0 = time.perf_counter()
   trainer = _trainer_for(cfg, dataset, strategy, cache)
   build_s = time.perf_counter() - t0
-  writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
+  writer = tf.summary.create_file_writer(os.path.join(output_dir, names.TENSORBOARD_DIR))
   if fresh:
     _write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
                            trial_id=os.path.basename(os.path.normpath(output_dir)))
-  fit = driver.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+  fit = driver.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, names.CHECKPOINTS_DIR),
                    writer=writer, progress=progress)
 
   t0 = time.perf_counter()
@@ -133,6 +130,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   final_eval_s = time.perf_counter() - t0
   result = {
       "hparams": hparams,
+      "data": {"dataset": dataset.name, "num_classes": dataset.num_classes, "train_examples": len(dataset.x_train),
+               "test_examples": len(dataset.x_test)},
       "metrics": {"train_loss": train_loss, "train_accuracy": train_acc,
                   "test_loss": test_loss, "test_accuracy": test_acc},
       "diverged": fit.diverged, "divergence": fit.divergence,
@@ -143,23 +142,33 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "versions": io.versions(),
   }
   result.update(extra or {})
+  evaluations = {}
   if not fit.diverged:
     t0 = time.perf_counter()
-    saved = os.path.join(output_dir, "saved_model")
+    saved = os.path.join(output_dir, names.SAVED_MODEL_DIR)
     export.export_model(trainer.model, saved)
     result["saved_model"] = os.path.abspath(saved)
     result["timings"]["export_s"] = time.perf_counter() - t0
     for evaluator, section in sections:
       t0 = time.perf_counter()
-      result.update(evaluator.run_section(trainer.model, dataset, section, strategy=strategy,
-                                          output_dir=output_dir, writer=writer, progress=progress))
+      evaluations[evaluator.name] = evaluator.evaluate(trainer.model, dataset, section, strategy=strategy,
+                                                       progress=progress)
       result["timings"][f"{evaluator.name}_s"] = time.perf_counter() - t0
+    result.update(outputs.sections(evaluations))
+  t0 = time.perf_counter()
+  if chief:
+    outputs.write_figures(evaluations, output_dir)
+    outputs.write_tensorboard(evaluations, writer)
+    if not fit.diverged:
+      clean = outputs.clean_correct(trainer.model, dataset.x_test, dataset.y_test, cfg.eval_batch_size)
+      outputs.write_examples(evaluations, output_dir, clean)
   with writer.as_default(step=cfg.epochs):
     for key, value in result["metrics"].items():
       tf.summary.scalar("final/" + key, value)
   writer.flush()
+  result["timings"]["write_s"] = time.perf_counter() - t0
   result["timings"]["total_s"] = time.perf_counter() - t_start
-  io.write_json(os.path.join(output_dir, RESULT_FILE), result)
+  run_records.write_result(output_dir, result)
   if not chief:
     shutil.rmtree(output_dir, ignore_errors=True)
   return result
