@@ -23,7 +23,7 @@ venv: $(STAMP)
 # The fused custom op: pip's isolated build has no TensorFlow to compile against, so it is built here, after
 # the install. A missing compiler only means the pure-TF fallback is used.
 ops: $(STAMP)
-	-$(PY) -m tfrobust.ops.build
+	-$(PY) -m tfrobust.build_ops
 
 demo: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=$(DEMO_DIR)
@@ -35,7 +35,7 @@ demo-steps: $(STAMP) ops
 # The README's study tables are pasted from the committed reports under docs/results/*/summary.md (between
 # <!-- results:NAME:start/end --> markers); tests/report/test_readme_results.py fails when they disagree.
 readme-results: $(STAMP)
-	$(PY) -m tfrobust.report.readme_results
+	$(PY) -m tfrobust.readme_results
 
 # One training run with the design card's command (no study).
 run: $(STAMP)

@@ -154,7 +154,7 @@ def main():
   if ops.implementation() == "compiled":
     impls.insert(0, "fused")
   else:
-    print("note: the op library is not built (python -m tfrobust.ops.build); 'fused' would be the fallback, left out", file=sys.stderr)
+    print("note: the op library is not built (python -m tfrobust.build_ops); 'fused' would be the fallback, left out", file=sys.stderr)
   print("op:", ops.implementation(), "| TF", tf.__version__, "| cores", os.cpu_count(), flush=True)
   result = {
       "onednn": ONEDNN,

@@ -50,7 +50,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(run, tmp_path):
   def check(i):
     module, args, message = cases[i]
     target = str(tmp_path / f"out{i}")
-    where = f"--output={target}.json" if module == "tfrobust.evaluate" else f"--output_dir={target}"
+    where = f"--output={target}" if module == "tfrobust.evaluate" else f"--output_dir={target}"
     proc = run_module(module, *args, where, timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, (args, proc.stderr[-2000:])

@@ -267,7 +267,7 @@ def test_build_without_a_compiler_returns_none(monkeypatch, tmp_path):
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH: the CUDA kernel is not compiled")
 def test_cuda_kernel_and_harness_compile(monkeypatch, tmp_path):
-  # One architecture keeps it to seconds; running it needs a GPU (docs/ops.md: build.py --cuda-check --run-harness).
+  # One architecture keeps it to seconds; running it needs a GPU (docs/ops.md: python -m tfrobust.build_ops --cuda_check --run_harness).
   monkeypatch.setenv("TFROBUST_CUDA_ARCHS", "90")
   assert build.cuda_check(verbose=False, output=str(tmp_path / "harness")) is not None
   assert os.access(tmp_path / "harness", os.X_OK)

@@ -1,5 +1,5 @@
 """README.md quotes the committed study reports (docs/results/*/summary.md) verbatim, and
-tfrobust.report.readme_results keeps it so: replace, check, and refuse unpaired markers."""
+tfrobust.readme_results keeps it so: replace, check, and refuse unpaired markers."""
 
 import os
 
@@ -57,11 +57,11 @@ def test_cli_check_and_write(tmp_path):
   (tmp_path / "results" / "digits").mkdir(parents=True)
   (tmp_path / "results" / "digits" / "summary.md").write_text("new numbers\n")
   args = [f"--readme={readme}", f"--results_dir={tmp_path / 'results'}"]
-  p = run_module("tfrobust.report.readme_results", "--check", *args, timeout=60)
+  p = run_module("tfrobust.readme_results", "--check", *args, timeout=60)
   assert p.returncode == 1 and p.stderr.count("\n") == 1 and "differs" in p.stderr
   assert readme.read_text() == README  # --check changes nothing
-  assert run_module("tfrobust.report.readme_results", *args, timeout=60).returncode == 0
+  assert run_module("tfrobust.readme_results", *args, timeout=60).returncode == 0
   assert "<!-- results:digits:start -->\nnew numbers\n<!-- results:digits:end -->" in readme.read_text()
-  assert run_module("tfrobust.report.readme_results", "--check", *args, timeout=60).returncode == 0
-  p = run_module("tfrobust.report.readme_results", "--bogus", *args, timeout=60)
+  assert run_module("tfrobust.readme_results", "--check", *args, timeout=60).returncode == 0
+  p = run_module("tfrobust.readme_results", "--bogus", *args, timeout=60)
   assert p.returncode == 2 and p.stderr.startswith("error: --bogus")

@@ -3,7 +3,7 @@
 `pgd_step_linf` / `pgd_step_l2` compute one projected step of PGD (semantics in fallback.py, in the
 order cleverhans uses); the PGD loop around them is tfrobust/evaluators/robustness/attacks.py (`pgd` with
 backend="fused"). The compiled library tfrobust/ops/_pgd_step_ops.so (built by
-`python -m tfrobust.ops.build`) is loaded on first use; when it is missing, fails to load, or the
+`python -m tfrobust.build_ops`) is loaded on first use; when it is missing, fails to load, or the
 environment sets TFROBUST_DISABLE_OPS=1, the pure-TF fallback runs instead and the log says so.
 `implementation()` tells which. The compiled ops have no gradient (registered not differentiable): an
 attack differentiates the loss at x, never through its own step.
@@ -69,7 +69,7 @@ def _load():
   if os.environ.get(DISABLE_ENV, "0") not in ("", "0"):
     logging.info("PGD step: %s is set, running the pure-TF fallback", DISABLE_ENV)
   elif not os.path.exists(LIBRARY_PATH):
-    logging.info("PGD step: %s is not built (python -m tfrobust.ops.build), running the pure-TF fallback",
+    logging.info("PGD step: %s is not built (python -m tfrobust.build_ops), running the pure-TF fallback",
                  LIBRARY_PATH)
   else:
     try:
@@ -77,7 +77,7 @@ def _load():
     except (tf.errors.OpError, OSError, RuntimeError) as e:
       # Typically a library built against another TensorFlow version (undefined symbols).
       logging.warning("PGD step: cannot load %s (%s), running the pure-TF fallback; rebuild it with "
-                      "python -m tfrobust.ops.build", LIBRARY_PATH, str(e).splitlines()[0])
+                      "python -m tfrobust.build_ops", LIBRARY_PATH, str(e).splitlines()[0])
     else:
       _register_not_differentiable()
       _library = library

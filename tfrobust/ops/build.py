@@ -1,20 +1,18 @@
 """Compiles the fused PGD step op into tfrobust/ops/_pgd_step_ops.so. Never raises: returns None and says why.
 
-Standard library only (TensorFlow is imported by build() alone), so that the CUDA check runs as a plain
-script on a GPU machine without TensorFlow.
+Standard library only (TensorFlow is imported by build() alone), so that the CUDA check runs on a GPU machine
+without TensorFlow. The command line is tfrobust/cli/build_ops.py:
 
-  python -m tfrobust.ops.build                # CPU kernel, in place (what setup.py calls)
-  python -m tfrobust.ops.build --cuda         # also the CUDA kernel (needs nvcc and tensorflow[and-cuda])
-  python -m tfrobust.ops.build --cuda-check   # compile the standalone CUDA harness with nvcc
-  python -m tfrobust.ops.build --cuda-check --run-harness   # ... and run it (on a GPU machine)
-  python3 tfrobust/ops/build.py --cuda-check --run-harness  # the same with no TensorFlow installed
+  python -m tfrobust.build_ops                # CPU kernel, in place (what setup.py and `make ops` call)
+  python -m tfrobust.build_ops --cuda         # also the CUDA kernel (needs nvcc and tensorflow[and-cuda])
+  python -m tfrobust.build_ops --cuda_check   # compile the standalone CUDA harness with nvcc
+  python -m tfrobust.build_ops --cuda_check --run_harness   # ... and run it (on a GPU machine; absl-py only)
 
 Extra g++ flags come from TFROBUST_OPS_CXXFLAGS (e.g. -march=native; the default builds for any x86-64).
 The CUDA kernel is opt-in (--cuda or TFROBUST_BUILD_CUDA=1): the TensorFlow pip wheel for CPU has no GPU
 device, so a GPU kernel registered into it is never used. The harness needs no TensorFlow at all.
 """
 
-import argparse
 import logging
 import os
 import shutil
@@ -168,26 +166,3 @@ def _say(verbose, message):
 def _give_up(reason):
   logging.getLogger(__name__).warning("tfrobust.ops.build: %s; the PGD step will run as plain TF ops (fallback)", reason)
   return None
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m tfrobust.ops.build", description=__doc__.splitlines()[0])
-  parser.add_argument("--cuda", action="store_true", help=f"also compile the CUDA kernel (or {CUDA_ENV}=1)")
-  parser.add_argument("--cuda-check", action="store_true",
-                      help="compile the standalone CUDA harness (build/pgd_step_harness) instead of the library")
-  parser.add_argument("--run-harness", action="store_true", help="with --cuda-check: run it (needs a GPU)")
-  parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
-  parser.add_argument("--quiet", action="store_true", help="print only failures")
-  args = parser.parse_args(argv)
-  if args.run_harness and not args.cuda_check:
-    parser.error("--run-harness goes with --cuda-check")
-  verbose = not args.quiet
-  if args.cuda_check:
-    ok = cuda_check(verbose, run=args.run_harness) is not None
-  else:
-    ok = build(verbose, cuda=True if args.cuda else None, force=args.force) is not None
-  return 0 if ok else 1
-
-
-if __name__ == "__main__":
-  sys.exit(main())

@@ -1,15 +1,13 @@
-"""Keeps README.md's quoted study results equal to the committed reports: `python -m tfrobust.report.readme_results`
-replaces the text between `<!-- results:NAME:start -->` and `<!-- results:NAME:end -->` with
-docs/results/NAME/summary.md (written by tfrobust.report); `--check` changes nothing and exits 1 with one line
-when README.md differs. Why: numbers pasted by hand drift from the report that produced them.
+"""Keeps README.md's quoted study results equal to the committed reports: the text between
+`<!-- results:NAME:start -->` and `<!-- results:NAME:end -->` is docs/results/NAME/summary.md (written by
+tfrobust.report). Why: numbers pasted by hand drift from the report that produced them. The command line is
+`python -m tfrobust.readme_results` (tfrobust/cli/readme_results.py).
 """
 
 import glob
 import os
 import re
-import sys
 
-from tfrobust import io
 from tfrobust.errors import UsageError
 
 _MARKER = re.compile(r"<!-- results:([A-Za-z0-9_.-]+):(start|end) -->")
@@ -69,40 +67,3 @@ def replace(readme, sums):
       a, b = spans[name]
       readme = readme[:a] + _body(sums[name]) + readme[b:]
   return readme
-
-
-def main(argv=None):
-  """Exit 0: in sync (or updated); 1: --check found a difference; 2: bad input."""
-  args = list(sys.argv[1:] if argv is None else argv)
-  check = "--check" in args
-  opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
-  readme_path = opts.pop("readme", "README.md")
-  results_dir = opts.pop("results_dir", os.path.join("docs", "results"))
-  try:
-    bad = [a for a in args if a != "--check" and not (a.startswith("--") and "=" in a)] + [f"--{k}" for k in opts]
-    if bad:
-      raise UsageError(f"{bad[0]}: unexpected argument (usage: python -m tfrobust.report.readme_results [--check] "
-                       "[--readme=README.md] [--results_dir=docs/results])")
-    if not os.path.isfile(readme_path):
-      raise UsageError(f"--readme={readme_path}: no such file")
-    with open(readme_path, encoding="utf-8") as f:
-      readme = f.read()
-    sums = summaries(results_dir)
-    if check:
-      found = problems(readme, sums)
-      if found:
-        print(f"error: {found[0]} (run python -m tfrobust.report.readme_results)", file=sys.stderr)
-        return 1
-      return 0
-    new = replace(readme, sums)
-  except UsageError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  if new != readme:
-    io.write_text(readme_path, new)
-    print(f"{readme_path}: updated {len(sums)} results block(s)")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

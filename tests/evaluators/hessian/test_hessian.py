@@ -291,15 +291,18 @@ def test_loaded_savedmodel_gives_the_keras_models_hessian(xy, tmp_path):
                              atol=1e-6 * np.abs(want).max())
 
 
-def test_run_section_records_everything_and_non_convergence(xy, tmp_path, caplog):
+def test_evaluate_records_everything_and_non_convergence(xy, tmp_path, caplog):
+  from tfrobust.experiment import outputs
   ds = data.Dataset("tiny", xy[0], xy[1], xy[0][:0], xy[1][:0], 10)
   model = tiny_model("cnn", seed=5)
-  writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
   config = HessianConfig(top_k=2, examples=40, max_iter=2, tol=1e-9, trace=True, density=True, input=True,
                          per_layer=True, repeats=2, batch_size=16)
   with caplog.at_level(logging.WARNING):
-    s = hessian.run_section(model, ds, config, strategy=tf.distribute.get_strategy(),
-                            output_dir=str(tmp_path), writer=writer, progress=False)["hessian"]
+    ev = hessian.evaluate(model, ds, config, strategy=tf.distribute.get_strategy(), progress=False)
+  s = ev.section
+  assert set(ev.figures) == {"hessian_density.png"} and ev.examples == {}
+  outputs.write_figures({"hessian": ev}, str(tmp_path))
+  outputs.write_tensorboard({"hessian": ev}, tf.summary.create_file_writer(str(tmp_path / "tb")))
   assert s["converged"] is False and "top_eigenvalues" in s["not_converged"]  # Recorded, not raised,
   assert "hessian: top_eigenvalues did not converge to tol=1e-09 within 2 iterations" in caplog.text  # warned.
   assert len(s["top_eigenvalues"]) == 2 and s["examples"] == 40 and s["subset_seed"] == 0
@@ -347,7 +350,7 @@ def test_config_from_flags_refuses_hessian_flags_when_the_section_is_off():
   fv.unparse_flags()
   fv(["prog", "--hessian_top_k=2", "--hessian_max_iter=0"])
   with pytest.raises(UsageError, match="--hessian_max_iter=0: must be >= 1"):
-    hessian_flags.config_from_flags(fv, "digits")
+    hessian_flags.config_from_flags(fv, "digits").validate()  # as the entry point's ExperimentConfig.validate
 
 
 def _run(args, **kwargs):
@@ -382,8 +385,9 @@ def test_cli_on_a_savedmodel(saved, xy, tmp_path):
   p = _run(args + ["--hessian_top_k=2", "--hessian_tol=1e-6", "--hessian_density", "--hessian_max_iter=40",
                    f"--output={tmp_path / 'out'}"])
   assert p.returncode == 0, p.stderr[-2000:]
-  got = json.loads((tmp_path / "out" / "hessian.json").read_text())["hessian"]
-  assert json.loads(p.stdout)["hessian"]["top_eigenvalues"] == got["top_eigenvalues"]
+  got = json.loads((tmp_path / "out" / "evaluation.json").read_text())["hessian"]
+  printed = json.loads(p.stdout.rsplit("\n-> ", 1)[0])  # the evaluator's text, then the file written
+  assert printed["hessian"]["top_eigenvalues"] == got["top_eigenvalues"]
   ds = data.Dataset("npz", xy[0], xy[1], xy[0][:0], xy[1][:0], 10)
   want = hessian.top_eigenvalues(model, ds, k=2, tol=1e-6)  # The Python API on the same (whole) set.
   np.testing.assert_allclose(got["top_eigenvalues"], want.eigenvalues, rtol=1e-4)

@@ -37,14 +37,14 @@ def trained_cnn():
 def cnn_section(trained_cnn):
   model, x, y = trained_cnn
   config = RobustnessConfig(norms=("inf", "2"), pgd_steps=10, dataset="digits")
-  return robustness.evaluate(model, x, y, config, progress=False)
+  return robustness.measure(model, x, y, config, progress=False)[0]
 
 
 def test_pgd_is_not_weaker_than_fgsm_and_eps0_is_clean(trained_cnn, cnn_section):
   model, x, y = trained_cnn
   clean = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
   assert clean > 0.8
-  rows = {(e["attack"], e["norm"], e["eps"]): e for e in cnn_section["robustness"]}
+  rows = {(e["attack"], e["norm"], e["eps"]): e for e in cnn_section["accuracy"]}
   for norm in ("inf", "2"):
     grid = sorted(e for a, n, e in rows if a == "pgd" and n == norm)
     pgd = np.array([rows["pgd", norm, e]["accuracy"] for e in grid])
@@ -53,12 +53,12 @@ def test_pgd_is_not_weaker_than_fgsm_and_eps0_is_clean(trained_cnn, cnn_section)
     assert np.all(pgd <= fgsm + 1e-9)
     assert np.any(pgd < fgsm - 0.02)  # the iterations do find more
     assert pgd[-1] <= 0.05 and 0.1 < pgd[len(pgd) // 2] < clean  # the grid spans the curve
-  assert all(check["passed"] for check in cnn_section["robustness_checks"].values()), \
-      {k: v["detail"] for k, v in cnn_section["robustness_checks"].items() if not v["passed"]}
+  assert all(check["passed"] for check in cnn_section["checks"].values()), \
+      {k: v["detail"] for k, v in cnn_section["checks"].items() if not v["passed"]}
   e = rows["pgd", "inf", 0.1]
   assert e["eps_255"] == pytest.approx(25.5) and e["steps"] == 10 and e["restarts"] == 1
   assert e["step_size"] == pytest.approx(0.025) and e["examples"] == 200
-  summary = cnn_section["robustness_summary"]["pgd_linf"]
+  summary = cnn_section["summary"]["pgd_linf"]
   grid = sorted(k for a, n, k in rows if a == "pgd" and n == "inf")
   assert summary["auc"] == pytest.approx(np.trapezoid([rows["pgd", "inf", k]["accuracy"] for k in grid], grid))
   json.dumps(cnn_section)  # JSON-ready
@@ -66,9 +66,9 @@ def test_pgd_is_not_weaker_than_fgsm_and_eps0_is_clean(trained_cnn, cnn_section)
 
 def test_same_seed_same_numbers(trained_cnn, cnn_section):
   model, x, y = trained_cnn
-  again = robustness.evaluate(model, x, y, RobustnessConfig(norms=("inf", "2"), pgd_steps=10, dataset="digits"),
-                              progress=False)
-  assert again["robustness"] == cnn_section["robustness"]
+  again, _ = robustness.measure(model, x, y, RobustnessConfig(norms=("inf", "2"), pgd_steps=10, dataset="digits"),
+                                progress=False)
+  assert again["accuracy"] == cnn_section["accuracy"]
 
 
 def _curve(attack, norm, acc, n=100):
@@ -127,7 +127,7 @@ def test_gradient_masking_is_caught(trained_cnn):
   inputs = keras.Input(model.input_shape[1:])
   masked = keras.Model(inputs, model(_StopGradient()(inputs)))
   config = RobustnessConfig(attacks=("fgsm", "pgd"), norms=("inf",), eps=(0.1, 0.3), pgd_steps=3)
-  checks = robustness.evaluate(masked, x[:60], y[:60], config, progress=False)["robustness_checks"]
+  checks = robustness.measure(masked, x[:60], y[:60], config, progress=False)[0]["checks"]
   assert checks["zero_input_gradients"]["fraction"] == 1.0 and not checks["zero_input_gradients"]["passed"]
   assert not checks["low_accuracy_at_max_eps"]["passed"]
 
@@ -135,9 +135,9 @@ def test_gradient_masking_is_caught(trained_cnn):
 def test_deep_check_runs_and_reports(trained_cnn):
   model, x, y = trained_cnn
   config = RobustnessConfig(attacks=("pgd",), norms=("inf",), eps=(0.05, 0.2), pgd_steps=5, deep_check=True)
-  section = robustness.evaluate(model, x[:50], y[:50], config, progress=False)
-  checks = section["robustness_checks"]
-  pgd = np.array([e["accuracy"] for e in section["robustness"]])  # ε = 0, 0.05, 0.2
+  section, _ = robustness.measure(model, x[:50], y[:50], config, progress=False)
+  checks = section["checks"]
+  pgd = np.array([e["accuracy"] for e in section["accuracy"]])  # ε = 0, 0.05, 0.2
   for name in ("deep_pgd_more", "deep_pgd_margin"):
     deeper = np.array(checks[name]["accuracy"]["inf"])
     assert len(deeper) == len(pgd) == 3 and deeper[0] == pgd[0]  # the same clean examples at ε = 0
@@ -147,34 +147,41 @@ def test_deep_check_runs_and_reports(trained_cnn):
   assert "pgd_not_weaker_than_fgsm" not in checks  # needs both attacks
 
 
-def test_run_section_writes_tensorboard_and_png(trained_cnn, tmp_path):
+def test_evaluate_hands_back_what_the_run_writes(trained_cnn, tmp_path):
+  """The Evaluation: the section, scalars per ε and curves over ε keyed robustness/..., the figure, and per-example
+  outcomes that agree with the accuracies; written by the experiment's writer, TensorBoard shows them."""
   from tfrobust.data import Dataset
+  from tfrobust.experiment import outputs
   model, x, y = trained_cnn
   dataset = Dataset("digits", x, y, x, y, 10)
-  writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
   config = RobustnessConfig(attacks=("fgsm",), norms=("inf", "2"), eps=(2 / 255, 0.1, 0.2), eps_l2=(0.5, 1.5),
                             eval_examples=30)
-  section = robustness.run_section(model, dataset, config, strategy=None, output_dir=str(tmp_path), writer=writer,
-                                   progress=False)
-  assert {e["examples"] for e in section["robustness"]} == {30} and len(section["robustness"]) == 4 + 3
+  ev = robustness.evaluate(model, dataset, config, progress=False)
+  rows = {(e["norm"], e["eps"]): e["accuracy"] for e in ev.section["accuracy"]}
+  assert {e["examples"] for e in ev.section["accuracy"]} == {30} and len(rows) == 4 + 3
+  assert ev.scalars["robustness/fgsm_linf/eps_0.1"] == rows["inf", 0.1]
+  # One curve per attack x norm, ε as the step: L∞ in quarter pixel levels, L2 in hundredths.
+  assert dict(ev.curves["robustness/curve/fgsm_linf"]) == pytest.approx(
+      {0: rows["inf", 0.0], 8: rows["inf", 2 / 255], 102: rows["inf", 0.1], 204: rows["inf", 0.2]})
+  assert dict(ev.curves["robustness/curve/fgsm_l2"]) == pytest.approx(
+      {0: rows["2", 0.0], 50: rows["2", 0.5], 150: rows["2", 1.5]})
+  assert rows["inf", 0.2] < rows["inf", 0.0]  # a curve, not a constant
+  curve = ev.examples[("fgsm", "inf")]
+  assert curve.correct.shape == (4, 30)
+  assert curve.correct.mean(axis=1) == pytest.approx([rows["inf", e] for e in (0.0, 2 / 255, 0.1, 0.2)])
+  assert "fgsm" in ev.text and ("PASS" in ev.text or "FAIL" in ev.text)
+  assert set(ev.figures) == {"robustness.png"}
+  outputs.write_figures({"robustness": ev}, str(tmp_path))
+  writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
+  outputs.write_tensorboard({"robustness": ev}, writer)
   assert os.path.getsize(tmp_path / "robustness.png") > 1000
   from tensorboard.backend.event_processing import event_accumulator
   acc = event_accumulator.EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
   acc.Reload()
-  tags = set(acc.Tags()["tensors"])
-  assert {"adv/fgsm_linf/eps_0.1", "adv/fgsm_l2/eps_0.5", "adv/fgsm_linf/eps_0"} <= tags
-  value = tf.make_ndarray(acc.Tensors("adv/fgsm_linf/eps_0.1")[0].tensor_proto)
-  rows = {(e["norm"], e["eps"]): e["accuracy"] for e in section["robustness"]}
+  value = tf.make_ndarray(acc.Tensors("robustness/fgsm_linf/eps_0.1")[0].tensor_proto)
   assert value == pytest.approx(rows["inf", 0.1])
-  # One curve per attack x norm, ε as the step: L∞ in quarter pixel levels, L2 in hundredths.
-  assert {"adv_curve/fgsm_linf", "adv_curve/fgsm_l2"} <= tags
-  def curve(tag):
-    return {ev.step: float(tf.make_ndarray(ev.tensor_proto)) for ev in acc.Tensors(tag)}
-  assert curve("adv_curve/fgsm_linf") == pytest.approx(
-      {0: rows["inf", 0.0], 8: rows["inf", 2 / 255], 102: rows["inf", 0.1], 204: rows["inf", 0.2]})
-  assert curve("adv_curve/fgsm_l2") == pytest.approx({0: rows["2", 0.0], 50: rows["2", 0.5], 150: rows["2", 1.5]})
-  assert rows["inf", 0.2] < rows["inf", 0.0]  # a curve, not a constant
-  assert "quarter pixel levels" in acc.SummaryMetadata("adv_curve/fgsm_linf").summary_description
+  steps = {ev_.step: float(tf.make_ndarray(ev_.tensor_proto)) for ev_ in acc.Tensors("robustness/curve/fgsm_l2")}
+  assert steps == pytest.approx({0: rows["2", 0.0], 50: rows["2", 0.5], 150: rows["2", 1.5]})
 
 
 @pytest.mark.parametrize("field,value,flag", [
@@ -195,7 +202,8 @@ def _parse(*args):
   fv = flags.FlagValues()
   robustness_flags.define_flags(fv)
   fv(["prog", *args])
-  return robustness_flags.config_from_flags(fv, "digits")
+  config = robustness_flags.config_from_flags(fv, "digits")
+  return config and config.validate()  # what the entry point's ExperimentConfig.validate does
 
 
 def test_flags_make_the_config():

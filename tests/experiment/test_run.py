@@ -1,0 +1,29 @@
+"""tfrobust.experiment.run's directory rules: a run directory written before later hyperparameters existed still
+resumes, one holding another run or anything else is refused (the run itself: tests/cli/test_main.py)."""
+
+import pytest
+
+from tfrobust import config, io
+from tfrobust.errors import UsageError
+from tfrobust.experiment import run as run_lib
+from tfrobust.records import names, upgrade
+
+
+def test_a_directory_written_before_later_hparams_existed_still_resumes(tmp_path):
+  hparams = config.TrainConfig().hparams()
+  old = {k: v for k, v in hparams.items() if k not in upgrade.LATER_HPARAMS}
+  run_dir = tmp_path / "run"
+  run_dir.mkdir()
+  io.write_json(str(run_dir / names.HPARAMS_FILE), old)
+  assert run_lib.check_output_dir(str(run_dir), hparams) is True
+  with pytest.raises(UsageError, match="augment"):
+    run_lib.check_output_dir(str(run_dir), dict(hparams, augment="crop_flip"))
+
+
+def test_a_directory_holding_something_else_is_refused(tmp_path):
+  (tmp_path / "notes.txt").write_text("mine")
+  with pytest.raises(UsageError, match="not empty and holds no tfrobust run"):
+    run_lib.check_output_dir(str(tmp_path), config.TrainConfig().hparams())
+  with pytest.raises(UsageError, match="is not a directory"):
+    run_lib.check_output_dir(str(tmp_path / "notes.txt" / "run"), config.TrainConfig().hparams())
+  assert run_lib.check_output_dir(str(tmp_path / "fresh"), config.TrainConfig().hparams()) is False
