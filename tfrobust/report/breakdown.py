@@ -65,7 +65,7 @@ def rule():
 def trained_ranges(points, regimes):
   """Per regime and momentum, the batch sizes where every seed is trained, as one line each."""
   if not any(p.trained is not None for p in points if p.kind in quality.IN_FITS):
-    return ["No trial records a training loss history: whether a point is trained cannot be told."]
+    return ["No trial records a final training loss: whether a point is trained cannot be told."]
   out = []
   for regime, mu, pts in _groups(points, regimes):
     parts, ok = [], []

@@ -17,6 +17,7 @@ from typing import List, Optional
 
 from tfrobust import io
 from tfrobust.report import claims, document, quality, render, stats, verdicts
+from tfrobust.report import data as report_data
 from tfrobust.records import names as record_names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.records.trial import choose_adv
@@ -38,6 +39,7 @@ class Context:
   budget_text: str
   margins: dict
   min_seeds: int
+  trained_loss: float = quality.TRAINED_LOSS
   figs: list = dataclasses.field(default_factory=list)
   generated: str = ""
 
@@ -115,20 +117,21 @@ def _sweep_or_note(sweep_dir, notes):
 
 
 def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARGIN,
-          momentum_margin=claims.MOMENTUM_MARGIN, min_seeds=claims.MIN_SEEDS):
+          momentum_margin=claims.MOMENTUM_MARGIN, min_seeds=claims.MIN_SEEDS, trained_loss=quality.TRAINED_LOSS):
   """Reads and judges the sweep (writes nothing): the Context of its report. UsageError on bad input."""
   margins = verdicts.margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin)
+  trained_loss = quality.check_trained_loss(trained_loss)
   trials, notes = sweep_records.load_trials(sweep_dir)
   for n in notes:
     print(f"warning: {n}", file=sys.stderr)
   _, budget_text = quality.budget_of(trials)
   sweep = _sweep_or_note(sweep_dir, notes)
   choice = choose_adv(trials, (sweep or {}).get("report_eps"))
-  points = to_observations(trials, choice)
+  points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss)
   rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
                                momentum_margin=margins["momentum"], min_seeds=min_seeds)
   return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
-                 data_notes(trials), budget_text, margins, min_seeds)
+                 data_notes(trials, points), budget_text, margins, min_seeds, trained_loss)
 
 
 def write_report(sweep_dir, *, with_figures=True, **kw):

@@ -3,25 +3,31 @@
 states it, from the same thresholds, so the report and docs/verdicts.md print exactly what decided. The claims
 come from the study's definition, docs/study.md.
 
-A rule sees an effect's point estimate, the interval it is judged on (the union of the t-interval over seeds
-and the bootstrap over seeds and test examples, see stats.py), the number of seeds and a practical
-margin: the smallest effect that matters. Estimates, intervals and margins share one unit (the report's:
-accuracy points per doubling of B, log2 λ_max per doubling of B, accuracy points for C3).
+The minimum-effect rule: a claim that an effect exists is supported only when the whole 95% interval lies beyond
+the practical margin in the claimed direction, so that a true effect at the margin is called supported at most
+2.5% of the time (a rule that compared the point estimate with the margin called a true effect at the margin
+supported about half the time). Estimates, intervals and margins share one unit (the report's: accuracy points
+per doubling of B, log2 λ_max per doubling of B, accuracy points for C3).
 """
 
 import dataclasses
 import math
 
 from tfrobust.errors import UsageError
-from tfrobust.report import effects, stats
+from tfrobust.report import paired
 
 SUPPORTED = "supported"
-NOT_SUPPORTED = "not supported"
-NEGLIGIBLE = "negligible"  # the CI lies inside ±margin: no effect that matters; counts as not supported
+DIRECTION_ONLY = "direction shown, size not shown"
+NEGLIGIBLE = "negligible"
+CONTRADICTED = "contradicted"
 INCONCLUSIVE = "inconclusive"
 NOT_MEASURED = "not measured"
+NOT_MEASURABLE = "not measurable at this ε"
 NOT_APPLICABLE = "not applicable"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, NEGLIGIBLE, INCONCLUSIVE, NOT_MEASURED, NOT_APPLICABLE)
+VERDICTS = (SUPPORTED, DIRECTION_ONLY, NEGLIGIBLE, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, NOT_MEASURABLE,
+            NOT_APPLICABLE)
+AGAINST = (NEGLIGIBLE, CONTRADICTED)  # verdicts that count against the claim
+NOT_SUPPORTED = "not supported"  # a claim's verdict when a component counts against it
 
 # Margins in the report's units. Accuracy: 1 percentage point per doubling of B (4 points over B = 16…256).
 ACC_MARGIN = 1.0  # accuracy points per doubling of B (C1.clean, C1.adv, C2.clean, C2.adv)
@@ -45,9 +51,9 @@ def _fmt(x):
 
 
 def too_few_seeds_text(min_seeds=MIN_SEEDS):
-  t2 = stats.t_quantile(0.975, 1)
-  tmin = stats.t_quantile(0.975, min_seeds - 1)
-  return (f"at least {min_seeds} seeds are needed for any verdict (95% t-interval half-width t·sd/√n: "
+  t2 = paired.t_quantile(0.975, 1)
+  tmin = paired.t_quantile(0.975, min_seeds - 1)
+  return (f"at least {min_seeds} seeds are needed for any verdict (95% t-interval half-width t·SE: "
           f"t_{{0.975,1}} = {t2:.1f} with 2 seeds, t_{{0.975,{min_seeds - 1}}} = {tmin:.2f} with {min_seeds}); "
           "fewer give \"inconclusive (too few seeds)\"")
 
@@ -59,52 +65,64 @@ def rule_text(kind, *, margin, unit, min_seeds=MIN_SEEDS):
   few = f"; inconclusive when fewer than {min_seeds} seeds give a value"
   if kind in _DIRECTION:
     word = {DECREASE: "drop", INCREASE: "rise", POSITIVE: "positive effect"}[kind]
-    side = "below 0" if kind == DECREASE else "above 0"
-    wrong = "above 0" if kind == DECREASE else "below 0"
+    side, wrong = ("below", "above") if kind == DECREASE else ("above", "below")
     sign = "−" if kind == DECREASE else "+"
-    return (f"{word}: supported when the whole CI lies {side} and the estimate is at least a {word} of "
-            f"{m} ({sign}{m}); negligible (counts as not supported) when the whole CI lies inside ±{m}; "
-            f"not supported when the whole CI lies {wrong}; otherwise inconclusive" + few)
+    return (f"{word}: supported when the whole 95% interval lies {side} {sign}{m}; contradicted when it lies "
+            f"wholly {wrong} 0; negligible when it lies inside ±{m}; \"{DIRECTION_ONLY}\" when it lies {side} 0 but "
+            f"not wholly {side} {sign}{m}; otherwise inconclusive. Contradicted and negligible count against the "
+            f"claim, \"{DIRECTION_ONLY}\" does not count for it" + few)
   if kind == EQUIVALENT:
-    return (f"equivalence (TOST-style, with the 95% CI, stricter than TOST's 90%): supported when the whole CI "
-            f"lies inside ±{m}; not supported when the whole CI lies outside ±{m}; otherwise inconclusive" + few)
+    return (f"equivalence of every contrast, judged on the largest: supported when the simultaneous 95% interval "
+            f"of every contrast lies inside ±{m}; contradicted when the interval of any contrast lies wholly "
+            f"outside ±{m}; otherwise inconclusive" + few)
   raise ValueError(kind)
 
 
-def decide(kind, estimate, ci, *, margin, n_seeds, min_seeds=MIN_SEEDS):
-  """(verdict, why) of rule `kind` for an estimate with interval ci = (lo, hi) over n_seeds seeds."""
+def decide(kind, ci, *, margin, n_seeds, min_seeds=MIN_SEEDS):
+  """(verdict, why) of rule `kind` for one interval ci = (lo, hi) over n_seeds seeds."""
   margin = check_margin(margin)
   if kind not in _DIRECTION and kind != EQUIVALENT:
     raise ValueError(kind)
-  if estimate is None or n_seeds == 0:
+  if n_seeds == 0:
     return NOT_MEASURED, "no seed gives a value"
   if n_seeds < min_seeds or ci is None:
     return INCONCLUSIVE, f"too few seeds: {n_seeds} < {min_seeds}"
   lo, hi = ci
-  inside = -margin < lo and hi < margin
   span = f"CI [{_fmt(lo)}, {_fmt(hi)}]"
+  inside = -margin < lo and hi < margin
   if kind == EQUIVALENT:
     if inside:
       return SUPPORTED, f"{span} inside ±{margin:g}"
     if lo >= margin or hi <= -margin:
-      return NOT_SUPPORTED, f"{span} wholly outside ±{margin:g}"
+      return CONTRADICTED, f"{span} wholly outside ±{margin:g}"
     return INCONCLUSIVE, f"{span} straddles ±{margin:g}"
   s = _DIRECTION[kind]
   d_lo, d_hi = sorted((s * lo, s * hi))  # the interval in the claimed direction: > 0 means as claimed
-  if d_lo > 0 and s * estimate >= margin:
-    return SUPPORTED, f"{span} beyond 0 as claimed and estimate {_fmt(estimate)} at least {margin:g}"
+  if d_lo > margin:
+    return SUPPORTED, f"{span} wholly beyond {_fmt(s * margin)} as claimed"
+  if d_hi < 0:
+    return CONTRADICTED, f"{span} wholly on the other side of 0"
   if inside:
     return NEGLIGIBLE, f"{span} inside ±{margin:g}"
-  if d_hi < 0:
-    return NOT_SUPPORTED, f"{span} wholly on the other side of 0"
   if d_lo > 0:
-    return INCONCLUSIVE, f"{span} beyond 0 but estimate {_fmt(estimate)} smaller than {margin:g}"
-  return INCONCLUSIVE, f"{span} includes 0 and effects of {margin:g} or more"
+    return DIRECTION_ONLY, f"{span} beyond 0 as claimed, not beyond {_fmt(s * margin)}"
+  return INCONCLUSIVE, f"{span} includes 0 and effects beyond {_fmt(s * margin)}"
+
+
+_ORDER = (CONTRADICTED, NEGLIGIBLE, DIRECTION_ONLY, INCONCLUSIVE, NOT_MEASURED)
+
+
+def combine_parts(verdicts):
+  """A component's verdict from its parts (one per momentum): supported only when every part is; else the part
+  that weighs most against the claim (contradicted, negligible, direction only, inconclusive, not measured)."""
+  if verdicts and all(v == SUPPORTED for v in verdicts):
+    return SUPPORTED
+  return next((v for v in _ORDER if v in verdicts), INCONCLUSIVE)
 
 
 def vote(verdict):
   """What a component's verdict says about its claim: supported | not supported | inconclusive | None."""
-  if verdict in (NOT_SUPPORTED, NEGLIGIBLE):
+  if verdict in AGAINST:
     return NOT_SUPPORTED
   if verdict == SUPPORTED:
     return SUPPORTED
@@ -112,10 +130,14 @@ def vote(verdict):
 
 
 OVERALL_RULE = ("A claim is supported when every component is supported, not supported when any component is "
-                "not supported or negligible, and inconclusive otherwise (a component not measured makes it "
-                "inconclusive, so a claim about robustness is never supported by clean accuracy alone). In the "
-                "worst_case control the eigenvalue component is not applicable and its verdict from the "
-                "\"all\" control stands in for it.")
+                "contradicted or negligible, and inconclusive otherwise (a component not measured, not measurable "
+                f"or \"{DIRECTION_ONLY}\" makes it inconclusive, so a claim about robustness is never supported by "
+                "clean accuracy alone). A component of C1 or C2 is judged at every momentum of the grid and holds "
+                "only where it holds at each (each is shown). In the adverse control the eigenvalue component is "
+                "not applicable and its verdict from the all control stands in for it.")
+FRAGILE_RULE = ("A claim is **fragile** when a component's vote flips between supported and not supported across "
+                "the controls; a control on which it is only inconclusive (fewer trials, wider intervals) marks it "
+                "**underpowered** there, not fragile.")
 
 
 def combine(verdicts):
@@ -128,13 +150,15 @@ def combine(verdicts):
 
 # ---------------------------------------------------------------------------------------------- the claims
 
-FIXED, RATIO = effects.FIXED, effects.RATIO
+FIXED, RATIO = "fixed_lr", "constant_ratio"
 STATEMENTS = {
     "C1": "At a fixed η, larger B gives worse generalization and adversarial robustness and a larger top "
-          "Hessian eigenvalue.",
-    "C2": "At a constant η/B, clean and adversarial accuracy are almost constant in B (a regime that does not "
-          "train at some B is reported as a breakdown, not fitted).",
-    "C3": "Momentum helps accuracy/robustness more at a fixed η (varying B) than at a constant η/B.",
+          "Hessian eigenvalue, at every momentum of the grid.",
+    "C2": "At a constant η/B, clean and adversarial accuracy are almost constant in B at every momentum: every "
+          "batch size is within the margin of the smallest (a regime that does not train at some B is reported "
+          "as a breakdown, not fitted).",
+    "C3": "Momentum helps accuracy/robustness more when B varies at a fixed η than at a constant η/B (the "
+          "difference in differences, over the B where both regimes ran both momenta).",
 }
 PER_DOUBLING = "points per doubling of B"
 LOG2_PER_DOUBLING = "log2 λ_max per doubling of B"
@@ -147,7 +171,7 @@ class Component:
   name: str
   regimes: tuple
   metric: str  # clean | adv | log2_eig
-  kind: str  # a rule below: DECREASE, INCREASE, POSITIVE or EQUIVALENT
+  kind: str  # a rule above: DECREASE, INCREASE, POSITIVE or EQUIVALENT
   margin: str  # acc | eig | momentum
   unit: str
   label: str
@@ -155,17 +179,19 @@ class Component:
 
 COMPONENTS = (
     Component("C1", "clean", (FIXED,), "clean", DECREASE, "acc", PER_DOUBLING,
-              "slope of clean test accuracy vs log2 B at fixed η"),
+              "slope of clean test accuracy vs log2 B at fixed η, per momentum"),
     Component("C1", "adv", (FIXED,), "adv", DECREASE, "acc", PER_DOUBLING,
-              "slope of adversarial accuracy vs log2 B at fixed η"),
+              "slope of adversarial accuracy vs log2 B at fixed η, per momentum"),
     Component("C1", "eig", (FIXED,), "log2_eig", INCREASE, "eig", LOG2_PER_DOUBLING,
-              "slope of log2 λ_max vs log2 B at fixed η (the exponent k of λ_max ∝ B^k)"),
+              "slope of log2 λ_max vs log2 B at fixed η, per momentum (the exponent k of λ_max ∝ B^k)"),
     Component("C2", "clean", (RATIO,), "clean", EQUIVALENT, "acc", PER_DOUBLING,
-              "slope of clean test accuracy vs log2 B at constant η/B"),
+              "per-B contrast [acc(B) − acc(B_ref)]/log2(B/B_ref) of clean test accuracy at constant η/B, per "
+              "momentum"),
     Component("C2", "adv", (RATIO,), "adv", EQUIVALENT, "acc", PER_DOUBLING,
-              "slope of adversarial accuracy vs log2 B at constant η/B"),
+              "per-B contrast [acc(B) − acc(B_ref)]/log2(B/B_ref) of adversarial accuracy at constant η/B, per "
+              "momentum"),
     Component("C3", "adv", (FIXED, RATIO), "adv", POSITIVE, "momentum", "points",
-              "E = M_fixed_lr − M_constant_ratio on adversarial accuracy"),
+              "E = mean over (seed, B) of [gain of momentum at fixed η − gain at constant η/B], adversarial"),
     Component("C3", "clean", (FIXED, RATIO), "clean", POSITIVE, "momentum", "points",
-              "E = M_fixed_lr − M_constant_ratio on clean test accuracy"),
+              "E = mean over (seed, B) of [gain of momentum at fixed η − gain at constant η/B], clean"),
 )

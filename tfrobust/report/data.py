@@ -1,43 +1,103 @@
 """What the report reads of a sweep, reduced for the claims: every Trial (tfrobust.records parses results.jsonl
 and owns the headline choice) as an Observation of verdicts.py, with its class and trained flag from quality.py,
-and the grid the results should cover.
+its per-example outcomes (examples.npz) where the run wrote them, and the grid the results should cover.
 
 No TensorFlow: the report runs anywhere.
 """
 
-from tfrobust.records.trial import adv_accuracy, adv_examples
+import collections
+
+import numpy as np
+
+from tfrobust.records import names as record_names
+from tfrobust.records import run as run_records
+from tfrobust.records.trial import adv_accuracy, adv_examples, same_eps
 from tfrobust.report import quality, verdicts
 
 REGIME_ORDER = ("fixed_lr", "constant_ratio", "sqrt")
 
 
-def to_observations(trials, choice):
-  """Every trial as a verdicts.Observation: its class, trained flag, chance level and the test examples behind its
-  accuracies (the adversarial ones: the robustness entry's examples, else the most common among trials)."""
+def read_examples(sweep_dir, trials):
+  """{trial_id: Examples} of the trials whose run directory holds examples.npz."""
+  out = {}
+  for t in trials:
+    ex = run_records.read_examples(record_names.trial_dir(sweep_dir, t.trial_id))
+    if ex is not None:
+      out[t.trial_id] = ex
+  return out
+
+
+def _outcomes(examples, trials, choice):
+  """{trial_id: (clean bool[N] or None, adversarial bool[n] or None)}, keeping only vectors of the length most
+  trials share (a network scored on other examples cannot be paired)."""
+  raw = {}
+  for t in trials:
+    ex = examples.get(t.trial_id)
+    if ex is None:
+      continue
+    curve = ex.curves.get((choice.attack, choice.norm)) if choice else None
+    raw[t.trial_id] = (np.asarray(ex.clean, bool), None if curve is None else curve.at(choice.eps))
+  out = {k: [None, None] for k in raw}
+  for i in (0, 1):
+    lens = collections.Counter(len(v[i]) for v in raw.values() if v[i] is not None)
+    if lens:
+      keep = lens.most_common(1)[0][0]
+      for k, v in raw.items():
+        out[k][i] = v[i] if v[i] is not None and len(v[i]) == keep else None
+  return out
+
+
+def to_observations(trials, choice, examples=None, *, trained_loss=quality.TRAINED_LOSS):
+  """Every trial as a verdicts.Observation: its class, trained flag, chance level, per-example outcomes (or the
+  test examples behind its accuracies, for the binomial approximation)."""
   kinds = {t.trial_id: quality.classify(t) for t in trials}
-  trained = quality.trained(trials, kinds)
-  ns = [adv_examples(t, choice) for t in trials]
-  ns = [n for n in ns if n]
+  trained = quality.trained(trials, kinds, trained_loss)
+  outcomes = _outcomes(examples or {}, trials, choice)
+  ns = [n for n in (adv_examples(t, choice) for t in trials) if n]
   typical = max(set(ns), key=ns.count) if ns else None
   points = []
   for t in trials:
     kind, reason = kinds[t.trial_id]
     is_trained, why = trained.get(t.trial_id, (False, reason))
+    clean_ex, adv_ex = outcomes.get(t.trial_id, (None, None))
+    clean, adv = t.clean, adv_accuracy(t, choice)
+    if clean_ex is not None and clean is not None:
+      clean = float(clean_ex.mean())
+    if adv_ex is not None and adv is not None:
+      adv = float(adv_ex.mean())
+    curve = {}
+    for a, nm, e, acc, _ in t.robustness:
+      if choice and (a, nm) == (choice.attack, choice.norm):
+        k = next((x for x in curve if same_eps(x, e)), e)
+        curve[k] = min(acc, curve.get(k, acc))
     n_clean = quality.test_examples(t)[0]
     points.append(verdicts.Observation(
-        t.regime, t.batch_size, t.momentum, t.seed, t.clean, adv_accuracy(t, choice), t.top_eig,
-        trial_id=t.trial_id, kind=kind, reason=reason, trained=is_trained, trained_reason=why, n_clean=n_clean,
+        t.regime, t.batch_size, t.momentum, t.seed, clean, adv, t.top_eig, trial_id=t.trial_id, kind=kind,
+        reason=reason, trained=is_trained, trained_reason=why, n_clean=n_clean,
         n_adv=adv_examples(t, choice) or typical or n_clean, chance=1.0 / quality.num_classes(t)[0],
-        lr_used=t.lr_used, train_loss=t.train_loss))
+        lr_used=t.lr_used, train_loss=t.train_loss, clean_ex=clean_ex if clean is not None else None,
+        adv_ex=adv_ex if adv is not None else None, adv_curve=tuple(sorted(curve.items()))))
   return points
 
 
-def data_notes(trials):
-  """Where the chance level and the test-set size behind the bootstrap come from, once per distinct source."""
-  classes = sorted({quality.num_classes(t)[1] for t in trials if t.status == "ok"})
-  tests = sorted({quality.test_examples(t)[1] for t in trials if t.status == "ok"})
-  return ([f"Chance level = 1/classes: {', '.join(classes)}."] if classes else []) + \
-      ([f"Clean accuracy's test examples (for the bootstrap): {', '.join(tests)}."] if tests else [])
+def data_notes(trials, points=()):
+  """Where the chance level and the test-set noise come from, once per distinct source."""
+  ok = [t for t in trials if t.status == "ok"]
+  classes = sorted({quality.num_classes(t)[1] for t in ok})
+  out = [f"Chance level = 1/classes: {', '.join(classes)}."] if classes else []
+  fitted = [p for p in points if p.kind in quality.IN_FITS]
+  paired_n = sum(1 for p in fitted if p.clean_ex is not None)
+  if fitted and paired_n == len(fitted):
+    out.append(f"Every fitted trial recorded its per-example outcomes (examples.npz): the bootstrap resamples "
+               f"the {len(fitted[0].clean_ex)} test examples (clean) and the attacked ones once per replicate, "
+               "the same draw for every network.")
+  elif fitted:
+    tests = sorted({quality.test_examples(t)[1] for t in ok})
+    out.append(f"{len(fitted) - paired_n} of {len(fitted)} fitted trials have no per-example outcomes "
+               "(examples.npz; results written before runs recorded them): their test-set noise is approximated "
+               "by independent Binomial(n, accuracy)/n draws, which ignores that networks scored on the same "
+               f"examples are correlated. Test examples behind the clean accuracy: {', '.join(tests)}.")
+  return out
 
 
 def regimes_of(trials, sweep):

@@ -5,7 +5,7 @@ the short summary.md that README.md quotes. Every rule printed here is generated
 import collections
 import json
 
-from tfrobust.report import breakdown, claims, effects, quality, render, stats, verdicts
+from tfrobust.report import breakdown, claims, effects, paired, quality, render, verdicts
 from tfrobust.records.trial import adv_accuracy
 from tfrobust.report.data import missing_points
 
@@ -24,9 +24,15 @@ def fmt_ci(ci, unit):
 
 def verdict_cell(row):
   v = f"**{row['verdict']}**"
-  if row["verdict"] == claims.INCONCLUSIVE and row.get("why", "").startswith("too few seeds"):
-    v += f" ({row['why']})"
+  if row["verdict"] == claims.INCONCLUSIVE and row.get("why", "").split(": ", 1)[-1].startswith("too few seeds"):
+    v += f" ({row['why'].split(': ', 1)[-1]})"
   return v
+
+
+def _needed(row):
+  if row.get("seeds_needed") is not None:
+    return str(row["seeds_needed"])
+  return f"> {paired.MAX_SEEDS}" if row.get("parts") else "—"
 
 
 def component_rows(rows, controls):
@@ -36,13 +42,27 @@ def component_rows(rows, controls):
       continue
     unit = r["unit"]
     out.append([f"{r['claim']}.{r['component']}", r["control"], r["label"], unit, fmt(r["estimate"], unit),
-                fmt_ci(r["ci"], unit), fmt_ci(r["ci_t"], unit), fmt_ci(r["ci_bootstrap"], unit), str(r["n_seeds"]),
-                verdict_cell(r), r.get("why", ""), str(len(r["excluded"]))])
+                fmt_ci(r["ci"], unit), str(r["n_seeds"]), verdict_cell(r), r.get("why", ""), _needed(r),
+                str(len(r["excluded"]))])
   return out
 
 
-COMPONENT_HEAD = ["component", "control", "effect", "unit", "estimate", "95% CI used (union)", "t-interval",
-                  "bootstrap", "seeds", "verdict", "why", "left out"]
+COMPONENT_HEAD = ["component", "control", "effect", "unit", "deciding estimate", "95% CI", "seeds", "verdict",
+                  "why", f"seeds for {100 * paired.POWER:.0f}% power at {paired.POWER_AT:g}× margin", "left out"]
+
+
+def part_rows(rows):
+  """Every part (per momentum, per contrast) of every component on the all control."""
+  out = []
+  for r in rows:
+    if r["component"] == "claim" or r["control"] != effects.ALL:
+      continue
+    for p in r["parts"]:
+      out.append([f"{r['claim']}.{r['component']}", p["name"], fmt(p["estimate"], r["unit"]),
+                  fmt_ci(p["ci"], r["unit"]), str(p["n_seeds"]), p["verdict"], p["why"] if p["judged"] else ""])
+    if r.get("note"):
+      out.append([f"{r['claim']}.{r['component']}", r["note"], "", "", "", "", ""])
+  return out
 
 
 def claim_lines(rows):
@@ -54,6 +74,8 @@ def claim_lines(rows):
     line = f"**{claim} — {main['verdict']}** ({others}). {main['statement']}"
     if main["fragile"]:
       line += " **Fragile:** " + "; ".join(main["fragile_reasons"]) + "."
+    if main.get("underpowered"):
+      line += " Underpowered: " + "; ".join(main["underpowered"]) + "."
     out.append(line)
   return out
 
@@ -61,41 +83,37 @@ def claim_lines(rows):
 def too_small(rows):
   """A sentence when a component could not be judged for lack of seeds (None otherwise)."""
   few = sorted({r["n_seeds"] for r in rows if r["control"] == effects.ALL and r["component"] != "claim"
-                and r.get("why", "").startswith("too few seeds")})
+                and "too few seeds" in r.get("why", "")})
   if not few:
     return None
   return (f"**The study is too small to decide:** some components have only {', '.join(map(str, few))} seed(s); "
           f"{claims.too_few_seeds_text()}.")
 
 
-def rules_blocks(margins, min_seeds):
-  tq = {n: stats.t_quantile(0.975, n - 1) for n in (2, 3, 5)}
+def power_line(rows):
+  """The seeds each component's observed noise would need (control all)."""
+  cells = [f"{r['claim']}.{r['component']}: {_needed(r)}" for r in rows
+           if r["control"] == effects.ALL and r["component"] != "claim" and r.get("parts")]
+  return (f"Seeds this study's observed noise would need for {100 * paired.POWER:.0f}% power at "
+          f"{paired.POWER_AT:g}× the margin (seed-to-seed and shared test-set variance as measured): "
+          + ("; ".join(cells) if cells else "none measured") + ".")
+
+
+def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS):
   return [
       ("h", 2, "How trials are sorted, and how effects are measured and judged"),
       ("p", "**Trial classes** (each results.jsonl line is exactly one):"), ("ul", quality.class_rules()),
-      ("p", "**Trained.** " + quality.trained_rule()),
-      ("p", "**Controls.** Every component is judged three times:"),
+      ("p", "**Trained.** " + quality.trained_rule(trained_loss)),
+      ("p", "**Controls.** Every component is judged four times:"),
       ("ul", [f"{c}: {effects.CONTROL_TEXT[c]}." for c in effects.CONTROLS]),
-      ("ul", ["Slope: for each seed and momentum, the least-squares slope of the metric against log2 B over the "
-              "batch sizes that entered, averaged over the momenta of that seed. Accuracy slopes are in accuracy "
-              "points per doubling of B; the eigenvalue slope is Δlog2 λ_max per doubling (the exponent k of "
-              "λ_max ∝ B^k). λ_max is the algebraically largest Hessian eigenvalue; a λ_max ≤ 0 cannot enter the "
-              "log2 fit and is listed by trial.",
-              "C3: per seed and regime, M = mean over the B where both ran of [accuracy(highest μ) − "
-              "accuracy(lowest μ)]; the judged effect is E = M_fixed_lr − M_constant_ratio per seed, signs fixed by "
-              "the claim: E > 0 means momentum helps more at a fixed η than at a constant η/B (the claimed "
-              "direction). Momentum hurting more at a fixed η gives E < 0 and does not support C3 as stated here.",
-              f"Intervals: (1) the 95% Student-t interval over seeds (scipy.stats.t; t_0.975 = {tq[2]:.2f}, "
-              f"{tq[3]:.2f}, {tq[5]:.2f} for 2, 3, 5 seeds); (2) a 95% parametric bootstrap "
-              f"({stats.BOOTSTRAP_REPS} replicates, fixed seed) resampling seeds with replacement and every accuracy "
-              "as Binomial(n, accuracy)/n on its n test examples (the robustness section's examples for adversarial "
-              "accuracy), so test-set sampling counts too. The verdict uses the union of the two.",
-              f"Margins: {margins['acc']:g} accuracy point per doubling of B (C1, C2 accuracy slopes), "
-              f"{margins['eig']:g} in log2 λ_max per doubling (C1.eig), {margins['momentum']:g} accuracy point "
-              f"for C3; {claims.too_few_seeds_text(min_seeds)}."]),
-      ("p", "**Rules.** " + claims.OVERALL_RULE + " A claim is **fragile** when any component's vote "
-            "(supported / not supported / inconclusive) on the trained or worst_case control differs from the "
-            "all control."),
+      ("p", "**Effects.** " + " ".join(effects.__doc__.split("\n\n")[1].split())),
+      ("p", "**Intervals.** " + " ".join(paired.__doc__.split("\n\n")[2].split()) + " "
+            + " ".join(paired.__doc__.split("\n\n")[3].split())),
+      ("p", f"**Floors.** {verdicts.floor_rule()}"),
+      ("p", f"Margins: {margins['acc']:g} accuracy point per doubling of B (C1, C2 accuracy), "
+            f"{margins['eig']:g} in log2 λ_max per doubling (C1.eig), {margins['momentum']:g} accuracy point "
+            f"for C3; {claims.too_few_seeds_text(min_seeds)}."),
+      ("p", "**Rules.** " + claims.OVERALL_RULE + " " + claims.FRAGILE_RULE),
       ("ul", verdicts.rule_lines(margins, min_seeds=min_seeds)),
   ]
 
@@ -134,19 +152,6 @@ def _setting_lines(trials, sweep, choice, data_notes):
                                             if not isinstance(v, (dict, list)) or k in
                                             ("regimes", "batch_sizes", "momenta", "seeds")))
   return lines
-
-
-def _detail_rows(points, regimes):
-  rows = []
-  for r in regimes:
-    for m in sorted({p.momentum for p in points if p.regime == r and p.kind in quality.IN_FITS}):
-      cells = []
-      for metric, scale, unit in (("clean", 100, "points"), ("adv", 100, "points"), ("log2_eig", 1, "log2")):
-        e = verdicts.descriptive_slope(points, r, metric, m)
-        ci = f" [{fmt(scale * e.lo, unit)}, {fmt(scale * e.hi, unit)}]" if e and e.has_ci else ""
-        cells.append(f"{fmt(scale * e.mean, unit)}{ci} (n={e.n})" if e else "—")
-      rows.append([r, f"{m:g}"] + cells)
-  return rows
 
 
 def _trial_table(points, pred, extra):
@@ -219,7 +224,7 @@ def build_document(ctx):
     doc.append(("ul", ctx.notes))
   doc += [("h", 2, "Verdicts (control: all)")] + ([("p", small)] if small else [])
   doc += [("table", COMPONENT_HEAD, component_rows(rows, (effects.ALL,)))]
-  doc += [("p", line) for line in claim_lines(rows)]
+  doc += [("p", line) for line in claim_lines(rows)] + [("p", power_line(rows))]
   doc += [("h", 2, "Where the regimes break down")]
   found = breakdown.findings(pts, ctx.regimes)
   doc += [("ul", found)] if found else [("p", "No regime collapses, diverges or loses adversarial accuracy at any B.")]
@@ -227,17 +232,16 @@ def build_document(ctx):
                 "trained control below; the range per regime and momentum:"),
           ("ul", breakdown.trained_ranges(pts, ctx.regimes)),
           ("h", 2, "Verdicts on the other controls"),
-          ("table", COMPONENT_HEAD, component_rows(rows, (effects.TRAINED, effects.WORST_CASE)))]
-  doc += rules_blocks(ctx.margins, ctx.min_seeds)
+          ("table", COMPONENT_HEAD, component_rows(rows, effects.CONTROLS[1:]))]
+  doc += rules_blocks(ctx.margins, ctx.min_seeds, ctx.trained_loss)
   doc += [("h", 2, "Setting"),
           ("ul", _setting_lines(ctx.trials, ctx.sweep, ctx.choice, ctx.data_notes)),
           ("table", ["regime", "B", "η used", "μ"] + list(quality.KINDS) + ["trained"],
            _grid_rows(ctx.trials, pts, ctx.regimes)),
           ("h", 2, "Figures")]
   doc += [("img", name, caption) for name, caption in ctx.figs]
-  doc += [("h", 2, "Slopes per regime and momentum (descriptive, control all)"),
-          ("table", ["regime", "μ", "clean acc. slope (points/doubling)", "adv. acc. slope (points/doubling)",
-                     "log2 λ_max slope (per doubling)"], _detail_rows(pts, ctx.regimes))]
+  doc += [("h", 2, "Every part of every component (control all)"),
+          ("table", ["component", "part", "estimate", "95% CI", "seeds", "verdict", "why"], part_rows(rows))]
   doc += quality_blocks(pts)
   doc += [("h", 2, "What is missing"), ("ul", _missing_lines(ctx.trials, pts, ctx.sweep, ctx.choice))]
   return doc
@@ -247,7 +251,7 @@ def summary_markdown(rows, points, regimes):
   """summary.md: one line per claim and component (the estimate and CI on all usable trials, and the verdict on
   each control), then the fragile, breakdown and too-small sentences.
   Deterministic (no date, no path), so README.md can quote it and `readme_results --check` compare it."""
-  controls = (effects.ALL, effects.TRAINED, effects.WORST_CASE)
+  controls = effects.CONTROLS
   by_key = {(r["claim"], r["component"], r["control"]): r for r in rows}
   table = []
   for r in rows:
@@ -262,7 +266,8 @@ def summary_markdown(rows, points, regimes):
   parts = [render.md_table(["claim", "component", "estimate (all)", "95% CI (all)"]
                            + [f"verdict: {c}" for c in controls], table),
            "Units: accuracy points per doubling of B (C1, C2 clean/adv), log2 λ_max per doubling of B (C1 eig), "
-           "accuracy points (C3)."]
+           "accuracy points (C3). The estimate is the deciding part's: the least favourable momentum (C1), the "
+           "largest contrast (C2).", power_line(rows)]
   parts += [f"{m['claim']} is **fragile**: " + "; ".join(m["fragile_reasons"]) + "."
             for m in (verdicts.find(rows, c) for c in verdicts.STATEMENTS) if m["fragile"]]
   parts += breakdown.findings(points, regimes)

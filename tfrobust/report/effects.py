@@ -1,154 +1,224 @@
-"""The per-seed effects the claims judge, as weighted sums Σ w·y of measured values (see stats.py).
+"""The effects the claims judge, as per-seed weighted sums Σ w·value of networks' measures (paired.Terms), so that
+the paired bootstrap can recompute them from resampled test examples.
+
+  C1   per momentum: the least-squares slope of the metric against log2 B within each seed (judged), and the
+       per-B contrasts [v(B) − v(B_ref)]/log2(B/B_ref) (shown);
+  C2   per momentum: those per-B contrasts, every one judged (B_ref: the smallest B that entered);
+  C3   per seed: the mean over the B where all four cells (2 regimes × 2 momenta) exist of the difference in
+       differences [v(fixed, μ_hi) − v(fixed, μ_lo)] − [v(ratio, μ_hi) − v(ratio, μ_lo)], so both regimes are
+       compared over the same batch sizes.
 
 Controls decide which trials enter and with what value:
-  all         usable and doubtful trials, as measured;
-  trained     the trained ones among them (quality.trained_rule);
-  worst_case  all, plus collapsed and diverged trials scored at their worst: clean accuracy at chance
-              (1/classes), adversarial accuracy 0 (working networks are often below chance there), on n examples;
-              for the eigenvalue there is no worst-case value, so that component is not applicable there.
-Accuracies are fractions here; verdicts.py converts to points.
+  all       usable and doubtful trials, as measured;   usable   doubtful ones out as well;
+  trained   the trained ones among all (quality.trained_rule);
+  adverse   all, plus collapsed and diverged trials each scored at whichever end goes against the claim under
+            test: the low end (clean accuracy at chance, adversarial accuracy 0) or the best value observed in its
+            cell (same regime, B and μ; of its regime and momentum where the whole cell failed); not
+            applicable to the eigenvalue.
 """
 
+import dataclasses
 import math
-from typing import Dict, List
+from typing import List, Optional
 
-from tfrobust.report import quality
+from tfrobust.report import claims, quality
+from tfrobust.report.paired import Measure
 
-FIXED, RATIO = "fixed_lr", "constant_ratio"
-
-ALL, TRAINED, WORST_CASE = "all", "trained", "worst_case"
-CONTROLS = (ALL, TRAINED, WORST_CASE)
+FIXED, RATIO = claims.FIXED, claims.RATIO
+ALL, USABLE, TRAINED, ADVERSE = "all", "usable", "trained", "adverse"
+CONTROLS = (ALL, USABLE, TRAINED, ADVERSE)
 CONTROL_TEXT = {
     ALL: "usable and doubtful trials (collapsed, diverged and failed left out)",
+    USABLE: "usable trials only (doubtful ones left out as well)",
     TRAINED: "trained trials only (under-trained ones left out: where each regime trains)",
-    WORST_CASE: "as all, plus collapsed and diverged trials scored at their worst: clean accuracy at chance, "
-                "adversarial accuracy 0 (not applicable to the eigenvalue)",
+    ADVERSE: "as all, plus each collapsed or diverged trial scored at whichever end goes against the claim under "
+             "test: the low end (clean accuracy at chance, adversarial accuracy 0) or the best value observed in "
+             "its cell (same regime, B and μ; where the whole cell failed, of its regime and momentum) (not "
+             "applicable to the eigenvalue)",
 }
 
 
-def value(p, metric, control):
-  """(value, n examples or None, "") when point p enters `control` for `metric`, else (None, None, reason)."""
-  if p.kind == quality.FAILED:
-    return None, None, p.reason
-  at_chance = control == WORST_CASE and p.kind in (quality.COLLAPSED, quality.DIVERGED)
-  if p.kind not in quality.IN_FITS and not at_chance:
-    return None, None, p.reason
-  if control == TRAINED and not p.trained:
-    return None, None, f"not trained: {p.trained_reason}"
+@dataclasses.dataclass
+class Quantity:
+  name: str
+  momentum: Optional[float]
+  terms: dict  # paired.Terms
+  judged: bool = True
+
+
+def measure(p, metric):
+  """The Measure of a point's measured value, or (None, reason)."""
   if metric == "log2_eig":
     if p.top_eig is None:
-      return None, None, "no Hessian eigenvalue"
+      return None, "no Hessian eigenvalue"
     if p.top_eig <= 0:
-      return None, None, f"λ_max = {p.top_eig:.4g} ≤ 0 cannot enter the log2 fit"
-    return math.log2(p.top_eig), None, ""
-  n = p.n_clean if metric == "clean" else p.n_adv
-  if at_chance:
-    return (p.chance if metric == "clean" else 0.0), n, ""
-  v = getattr(p, metric)
+      return None, f"λ_max = {p.top_eig:.4g} ≤ 0 cannot enter the log2 fit"
+    return Measure(math.log2(p.top_eig), metric=metric), ""
+  v = p.clean if metric == "clean" else p.adv
   if v is None:
-    return None, None, f"no {'clean' if metric == 'clean' else 'adversarial'} accuracy"
-  return v, n, ""
+    return None, f"no {'clean' if metric == 'clean' else 'adversarial'} accuracy"
+  ex = p.clean_ex if metric == "clean" else p.adv_ex
+  n = p.n_clean if metric == "clean" else p.n_adv
+  return Measure(v, correct=ex, n=None if ex is not None else n, metric=metric), ""
 
 
 def select(points, metric, control, regimes):
-  """(items, excluded): items [(point, value, n)] of the regimes that enter; excluded [{trial_id, reason}]."""
+  """(items, excluded): items [(point, Measure or None)] that enter (None: an adverse point, valued later);
+  excluded [{trial_id, reason}]."""
   items, excluded = [], []
   for p in points:
     if p.regime not in regimes:
       continue
-    v, n, why = value(p, metric, control)
-    if v is None:
+    why = ""
+    if control == ADVERSE and p.kind in (quality.COLLAPSED, quality.DIVERGED) and metric != "log2_eig":
+      items.append((p, None))
+      continue
+    if p.kind not in quality.IN_FITS:
+      why = p.reason
+    elif control == USABLE and p.kind != quality.USABLE:
+      why = p.reason
+    elif control == TRAINED and not p.trained:
+      why = f"not trained: {p.trained_reason}"
+    m = None
+    if not why:
+      m, why = measure(p, metric)
+    if m is None:
       excluded.append({"trial_id": p.trial_id, "reason": why})
     else:
-      items.append((p, v, n))
+      items.append((p, m))
   return items, excluded
 
 
-def _cells(items):
-  """{seed: {momentum: {B: [(value, n)]}}}."""
-  out: Dict[int, Dict[float, Dict[int, list]]] = {}
-  for p, v, n in items:
-    out.setdefault(p.seed, {}).setdefault(p.momentum, {}).setdefault(p.batch_size, []).append((v, n))
+def _cells(items, regime=None):
+  """{seed: {momentum: {B: [Measure]}}}."""
+  out = {}
+  for p, m in items:
+    if regime is None or p.regime == regime:
+      out.setdefault(p.seed, {}).setdefault(p.momentum, {}).setdefault(p.batch_size, []).append(m)
   return out
 
 
-def slope_terms(items, momentum=None):
-  """{seed: terms}: the least-squares slope of the value vs log2 B per momentum, averaged over the momenta of
-  that seed (or for one momentum). Repeated grid points are averaged first."""
-  out = {}
-  for seed, by_mom in _cells(items).items():
-    per_mom = []
-    for mom, by_b in sorted(by_mom.items()):
-      if momentum is not None and mom != momentum:
+def _mean_terms(ms, w):
+  return [(m, w / len(ms)) for m in ms]
+
+
+def slope_quantities(items, regime):
+  """Per momentum: the slope vs log2 B within each seed (repeated points averaged first)."""
+  cells, out = _cells(items, regime), []
+  for mu in sorted({mu for by_mu in cells.values() for mu in by_mu}):
+    terms = {}
+    for seed, by_mu in sorted(cells.items()):
+      by_b = by_mu.get(mu, {})
+      if len(by_b) < 2:
         continue
-      bs = sorted(by_b)
-      xs = [math.log2(b) for b in bs]
-      if len(bs) < 2:
-        continue
+      xs = [math.log2(b) for b in sorted(by_b)]
       mx = sum(xs) / len(xs)
       sxx = sum((x - mx) ** 2 for x in xs)
-      per_mom.append([((x - mx) / sxx / len(by_b[b]), v, n) for x, b in zip(xs, bs) for v, n in by_b[b]])
-    if per_mom:
-      out[seed] = [(w / len(per_mom), v, n) for terms in per_mom for w, v, n in terms]
+      terms[seed] = [t for x, b in zip(xs, sorted(by_b)) for t in _mean_terms(by_b[b], (x - mx) / sxx)]
+    out.append(Quantity(f"μ = {mu:g}", mu, terms))
   return out
 
 
-def momentum_terms(items, *, low, high):
-  """{seed: terms}: M = mean over the B where both momenta ran of [value(μ=high) − value(μ=low)]."""
-  out = {}
-  for seed, by_mom in _cells(items).items():
-    lo_b, hi_b = by_mom.get(low, {}), by_mom.get(high, {})
-    common = sorted(set(lo_b) & set(hi_b))
+def contrast_quantities(items, regime, *, judged):
+  """Per momentum and B > B_ref: [v(B) − v(B_ref)]/log2(B/B_ref) within each seed that has both."""
+  cells, out = _cells(items, regime), []
+  for mu in sorted({mu for by_mu in cells.values() for mu in by_mu}):
+    bs = sorted({b for by_mu in cells.values() for b in by_mu.get(mu, {})})
+    if len(bs) < 2:
+      continue
+    ref = bs[0]
+    for b in bs[1:]:
+      d = math.log2(b / ref)
+      terms = {s: _mean_terms(by_mu[mu][b], 1 / d) + _mean_terms(by_mu[mu][ref], -1 / d)
+               for s, by_mu in sorted(cells.items()) if b in by_mu.get(mu, {}) and ref in by_mu.get(mu, {})}
+      out.append(Quantity(f"μ = {mu:g}, B = {b} vs {ref}", mu, terms, judged))
+  return out
+
+
+def did_quantity(items, pair):
+  """C3: per seed, the mean over its complete B of the difference in differences; and the B used, in words."""
+  lo, hi = pair
+  fixed, ratio = _cells(items, FIXED), _cells(items, RATIO)
+  terms, used = {}, {}
+  for s in sorted(set(fixed) & set(ratio)):
+    cells = [fixed[s].get(hi, {}), fixed[s].get(lo, {}), ratio[s].get(hi, {}), ratio[s].get(lo, {})]
+    common = sorted(set.intersection(*(set(c) for c in cells)))
     if not common:
       continue
-    terms: List = []
-    for b in common:
-      terms += [(1.0 / len(common) / len(hi_b[b]), v, n) for v, n in hi_b[b]]
-      terms += [(-1.0 / len(common) / len(lo_b[b]), v, n) for v, n in lo_b[b]]
-    out[seed] = terms
-  return out
-
-
-def c3_terms(fixed_items, ratio_items, *, low, high):
-  """{seed: terms}: E = M_fixed_lr − M_constant_ratio, for seeds with both (E > 0: momentum helps more at a
-  fixed η, the claimed direction)."""
-  fixed = momentum_terms(fixed_items, low=low, high=high)
-  ratio = momentum_terms(ratio_items, low=low, high=high)
-  return {s: fixed[s] + [(-w, v, n) for w, v, n in ratio[s]] for s in sorted(set(fixed) & set(ratio))}
-
-
-def unused(items, *, c3_pair=None):
-  """[{trial_id, reason}] of the items that no per-seed effect uses, so that none is dropped silently: a slope
-  needs two batch sizes for the seed and momentum; C3 (c3_pair = (low, high)) needs both momenta at the same B,
-  in both regimes, for the same seed."""
-  out = []
-  cells = _cells(items)
-  if c3_pair is None:
-    for p, _, _ in items:
-      if len(cells[p.seed][p.momentum]) < 2:
-        out.append({"trial_id": p.trial_id, "reason": f"the only batch size entering for seed {p.seed}, "
-                                                      f"μ = {p.momentum:g}: no slope"})
-    return out
-  low, high = c3_pair
-  by_regime = {}
-  for p, _, _ in items:
-    by_regime.setdefault(p.regime, {}).setdefault(p.seed, {}).setdefault(p.momentum, set()).add(p.batch_size)
-  for p, _, _ in items:
-    mine = by_regime.get(p.regime, {}).get(p.seed, {})
-    other = by_regime.get(RATIO if p.regime == FIXED else FIXED, {}).get(p.seed, {})
-    partner = high if p.momentum == low else low
-    if p.momentum not in c3_pair:
-      out.append({"trial_id": p.trial_id, "reason": f"C3 compares μ = {low:g} with μ = {high:g} only"})
-    elif p.batch_size not in mine.get(partner, set()):
-      out.append({"trial_id": p.trial_id, "reason": f"no μ = {partner:g} partner at B = {p.batch_size}"})
-    elif not (other.get(low, set()) & other.get(high, set())):
-      out.append({"trial_id": p.trial_id, "reason": f"seed {p.seed} has no momentum pair in the other regime"})
-  return out
+    used[s] = common
+    terms[s] = [t for b in common for c, sign in zip(cells, (1, -1, -1, 1))
+                for t in _mean_terms(c[b], sign / len(common))]
+  ranges = sorted({tuple(v) for v in used.values()})
+  text = "; ".join(f"B = {', '.join(map(str, r))}" + ("" if len(ranges) == 1 else
+                   f" (seed {', '.join(str(s) for s in used if tuple(used[s]) == r)})") for r in ranges)
+  return Quantity(f"E over {text or 'no B'}", None, terms), text
 
 
 def momenta_compared(points):
   """(lowest, highest) momentum present in both claim regimes, or None."""
-  sets = [{p.momentum for p in points if p.regime == r and p.kind != quality.FAILED}
-          for r in ("fixed_lr", "constant_ratio")]
+  sets = [{p.momentum for p in points if p.regime == r and p.kind != quality.FAILED} for r in (FIXED, RATIO)]
   common = sorted(sets[0] & sets[1])
   return (common[0], common[-1]) if len(common) >= 2 else None
+
+
+def quantities(comp, items, pair):
+  """(quantities, note) of one component from its entering items (every Measure already valued)."""
+  if comp.claim == "C1":
+    return slope_quantities(items, FIXED) + contrast_quantities(items, FIXED, judged=False), ""
+  if comp.claim == "C2":
+    return contrast_quantities(items, RATIO, judged=True), ""
+  if pair is None:
+    return [], "needs two momenta in both fixed_lr and constant_ratio"
+  q, text = did_quantity(items, pair)
+  return [q], f"B used: {text}" if text else "no B where both regimes ran both momenta"
+
+
+def point_estimate(q):
+  vals = [sum(w * m.value for m, w in ts) for ts in q.terms.values()]
+  return sum(vals) / len(vals) if vals else None
+
+
+def _against(comp, qs):
+  """How far the judged estimates lean against the claim (larger: more against), to choose an adverse end."""
+  ests = [point_estimate(q) for q in qs if q.judged]
+  ests = [e for e in ests if e is not None]
+  if not ests:
+    return 0.0
+  if comp.kind == claims.EQUIVALENT:
+    return sum(abs(e) for e in ests)
+  return -sum(claims._DIRECTION[comp.kind] * e for e in ests)  # pylint: disable=protected-access
+
+
+def resolve_adverse(comp, items, pair):
+  """items with every adverse point (Measure None) valued at the end that goes against the claim, point by point
+  in a fixed order; [(trial_id, reason)] of what each was scored."""
+  best = {}
+  for p, m in items:
+    if m is not None:
+      for k in ((p.regime, p.batch_size, p.momentum), (p.regime, None, p.momentum)):
+        best[k] = max(best.get(k, -math.inf), m.value)
+  done = [(p, m) for p, m in items if m is not None]
+  scored = []
+  for p, _ in sorted(((p, m) for p, m in items if m is None), key=lambda it: it[0].trial_id):
+    low = p.chance if comp.metric == "clean" else 0.0
+    ends = [("the low end", low)]
+    for k, name in (((p.regime, p.batch_size, p.momentum), "the best of its cell"),
+                    ((p.regime, None, p.momentum), "the best of its regime and momentum")):
+      if k in best:
+        ends.append((name, best[k]))
+        break
+    options = []
+    for name, v in ends:
+      trial = done + [(p, Measure(v, metric=comp.metric))]
+      options.append((_against(comp, quantities(comp, trial, pair)[0]), name, v))
+    _, name, v = max(options, key=lambda o: o[0])
+    done.append((p, Measure(v, metric=comp.metric)))
+    scored.append({"trial_id": p.trial_id, "scored": f"{name}, {100 * v:.1f}%"})
+  return done, scored
+
+
+def unused(items, qs) -> List[dict]:
+  """[{trial_id, reason}] of entering trials that no judged quantity uses, so that none is dropped silently."""
+  used = {id(m) for q in qs if q.judged for ts in q.terms.values() for m, _ in ts}
+  return [{"trial_id": p.trial_id, "reason": "no judged effect can use it (no partner at its seed, B or momentum)"}
+          for p, m in items if id(m) not in used]

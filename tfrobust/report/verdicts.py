@@ -1,26 +1,31 @@
 """Claims C1-C3 (claims.py) judged per component and control: the rows of DIR/report/verdicts.json.
 
-The unit of replication is the seed: each effect is computed within one seed (a slope over log2 B, a
-difference between momenta), then the per-seed values give a mean, a Student-t interval over seeds and a
-bootstrap interval over seeds and test examples (stats.py); the rule (claims.py) judges the
-union of the two. Estimates are reported in accuracy points (per doubling of B for slopes) or in log2 λ_max
-per doubling of B.
+The unit of replication is the seed; every effect is computed within one seed from the networks' per-example
+outcomes (effects.py) and its interval comes from the paired two-level bootstrap (paired.py). A component of
+C1 or C2 is judged at every momentum (its `parts`, each shown) and holds only where it holds at each.
 """
 
 import dataclasses
-from typing import List, Optional
+import statistics
+from typing import List, Optional, Tuple
+
+import numpy as np
 
 from tfrobust.report import claims as rules
-from tfrobust.report import effects, quality, stats
+from tfrobust.report import effects, paired, quality, stats
 from tfrobust.report.claims import (ACC_MARGIN, COMPONENTS, EIG_MARGIN, MIN_SEEDS,  # noqa: F401 (re-exported)
                                     MOMENTUM_MARGIN, STATEMENTS)
 
+FLOOR = 0.01  # a proportion within 1 point of 0% or 100% ...
+FLOOR_SHARE = 0.5  # ... for more than half of the trials: the component is not measurable at this ε
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Observation:
   """One trial reduced to what the claims need (not a grid point: tfrobust.study.grid.GridPoint is what a trial
-  trains, an Observation what the report read of it). Accuracies are fractions; n_* are the test examples behind an
-  accuracy (None: no test-set resampling); kind and reason come from quality.classify."""
+  trains, an Observation what the report read of it). Accuracies are fractions; clean_ex / adv_ex the per-example
+  outcomes (bool, the study's shared example order; None: not recorded, then n_* test examples stand for a
+  binomial); kind and reason come from quality.classify."""
   regime: str
   batch_size: int
   momentum: float
@@ -31,13 +36,16 @@ class Observation:
   trial_id: str = ""
   kind: str = quality.USABLE
   reason: str = ""
-  trained: Optional[bool] = True  # None: cannot be told (no loss history); counts as not trained
+  trained: Optional[bool] = True  # None: cannot be told (no training loss); counts as not trained
   trained_reason: str = ""
   n_clean: Optional[int] = None
   n_adv: Optional[int] = None
   chance: float = 0.1
   lr_used: Optional[float] = None
   train_loss: Optional[float] = None
+  clean_ex: Optional[np.ndarray] = None
+  adv_ex: Optional[np.ndarray] = None
+  adv_curve: Tuple[Tuple[float, float], ...] = ()  # (ε, accuracy) of the report's attack and norm
 
 
 def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN):
@@ -45,91 +53,130 @@ def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOM
           "momentum": rules.check_margin(momentum_margin, "momentum_margin")}
 
 
-def _per_seed(comp, points, control, pair):
-  """(per-seed terms, excluded, reason when not measurable)."""
-  items, excluded = effects.select(points, comp.metric, control, comp.regimes)
-  if comp.claim != "C3":
-    return effects.slope_terms(items), excluded + effects.unused(items), ""
-  if pair is None:
-    return {}, excluded, "needs two momenta in both fixed_lr and constant_ratio"
-  fixed = [it for it in items if it[0].regime == effects.FIXED]
-  ratio = [it for it in items if it[0].regime == effects.RATIO]
-  return (effects.c3_terms(fixed, ratio, low=pair[0], high=pair[1]),
-          excluded + effects.unused(items, c3_pair=pair), "")
-
-
 def _row(comp, control, margin, **fields):
   row = {"claim": comp.claim, "component": comp.name, "control": control, "label": comp.label,
          "regimes": list(comp.regimes), "unit": comp.unit, "rule": comp.kind, "margin": margin,
-         "estimate": None, "ci": None, "ci_t": None, "ci_bootstrap": None, "n_seeds": 0, "excluded": [],
-         "doubtful": []}
+         "estimate": None, "ci": None, "n_seeds": 0, "parts": [], "seeds_needed": None, "excluded": [],
+         "doubtful": [], "adverse_scored": [], "note": ""}
   row.update(fields)
   return row
 
 
-def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None):
-  """One row: estimate, intervals (t, bootstrap, their union), verdict and why, who was left out."""
-  if control == effects.WORST_CASE and comp.metric == "log2_eig":
+def floor_text(comp, points):
+  """Why a component is not measurable (most of its fitted trials within FLOOR of 0% or 100%), naming an ε of the
+  grid that would be; None when it is measurable."""
+  vals = [p.clean if comp.metric == "clean" else p.adv for p in points
+          if p.regime in comp.regimes and p.kind in quality.IN_FITS]
+  vals = [v for v in vals if v is not None]
+  at = [v for v in vals if v <= FLOOR or v >= 1 - FLOOR]
+  if comp.metric == "log2_eig" or not vals or len(at) <= FLOOR_SHARE * len(vals):
+    return None
+  what = f"{len(at)} of {len(vals)} trials within {100 * FLOOR:g} points of 0% or 100%"
+  if comp.metric == "clean":
+    return what + "; clean accuracy has no ε to move to"
+  medians = {}
+  for p in points:
+    if p.regime in comp.regimes and p.kind in quality.IN_FITS:
+      for e, a in p.adv_curve:
+        medians.setdefault(e, []).append(a)
+  ok = {e: statistics.median(a) for e, a in medians.items() if FLOOR < statistics.median(a) < 1 - FLOOR}
+  best = min(ok, key=lambda e: abs(ok[e] - 0.5)) if ok else None
+  return what + (f"; ε = {best:g} would be (median accuracy {100 * ok[best]:.0f}%)" if best is not None
+                 else "; no ε of the grid has a median accuracy away from 0% and 100%")
+
+
+def _judge_parts(comp, qs, margin, key, min_seeds, reps):
+  scale = 1.0 if comp.metric == "log2_eig" else 100.0
+  groups = ([[q for q in qs if q.momentum == mu] for mu in sorted({q.momentum for q in qs})]
+            if comp.kind == rules.EQUIVALENT else [qs])
+  parts = []
+  for g in groups:
+    ivs = paired.intervals([q.terms for q in g], key=key, margin=margin, scale=scale, reps=reps,
+                           simultaneous=comp.kind == rules.EQUIVALENT)
+    for q, iv in zip(g, ivs):
+      ci = None if iv.lo is None else [iv.lo, iv.hi]
+      verdict, why = rules.decide(comp.kind, ci, margin=margin, n_seeds=iv.n_seeds, min_seeds=min_seeds)
+      parts.append({"name": q.name, "momentum": q.momentum, "judged": q.judged,
+                    "estimate": None if iv.n_seeds == 0 else iv.estimate, "ci": ci, "n_seeds": iv.n_seeds,
+                    "verdict": verdict if q.judged else "shown", "why": why, "seeds_needed": iv.seeds_needed})
+  return parts
+
+
+def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps=paired.REPS):
+  """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out."""
+  if control == effects.ADVERSE and comp.metric == "log2_eig":
     return _row(comp, control, margin, verdict=rules.NOT_APPLICABLE,
-                why="a collapsed or diverged network has no worst-case curvature")
+                why="a collapsed or diverged network has no adverse curvature")
   if control == effects.TRAINED and not any(p.trained is not None for p in points if p.kind in quality.IN_FITS):
     return _row(comp, control, margin, verdict=rules.NOT_APPLICABLE,
-                why="no trial records a training loss history, so none can be shown trained")
-  per_seed, excluded, missing = _per_seed(comp, points, control, pair)
-  scale = 1.0 if comp.metric == "log2_eig" else 100.0
-  values = stats.seed_values(per_seed)
-  est = stats.mean_ci(values)
-  boot = stats.bootstrap_interval(per_seed, key=f"{comp.claim}.{comp.name}.{control}")
-  ci_t = (est.lo, est.hi) if est is not None and est.has_ci else None
-  ci = stats.hull(ci_t, boot)
-  up = (lambda iv: None if iv is None else [scale * iv[0], scale * iv[1]])  # noqa: E731
-  mean = None if est is None else scale * est.mean
-  verdict, why = rules.decide(comp.kind, mean, up(ci), margin=margin, n_seeds=len(values), min_seeds=min_seeds)
-  if missing:
-    why = missing
+                why="no trial records a final training loss, so none can be shown trained")
+  items, excluded = effects.select(points, comp.metric, control, comp.regimes)
+  scored = []
+  if control == effects.ADVERSE:
+    items, scored = effects.resolve_adverse(comp, items, pair)
+  qs, note = effects.quantities(comp, items, pair)
   doubtful = [{"trial_id": p.trial_id, "reason": p.reason} for p in points
               if p.regime in comp.regimes and p.kind == quality.DOUBTFUL]
-  return _row(comp, control, margin, estimate=mean, ci=up(ci), ci_t=up(ci_t), ci_bootstrap=up(boot),
-              n_seeds=len(values), verdict=verdict, why=why, excluded=excluded, doubtful=doubtful)
+  base = dict(excluded=excluded + effects.unused(items, qs), doubtful=doubtful, adverse_scored=scored, note=note)
+  floor = floor_text(comp, points)
+  if floor:
+    return _row(comp, control, margin, verdict=rules.NOT_MEASURABLE, why=floor, **base)
+  judged = [q for q in qs if q.judged]
+  if not judged or all(not q.terms for q in judged):
+    return _row(comp, control, margin, verdict=rules.NOT_MEASURED, why=note or "no seed gives a value", **base)
+  parts = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds, reps)
+  jp = [p for p in parts if p["judged"]]
+  verdict = rules.combine_parts([p["verdict"] for p in jp])
+  cands = [p for p in jp if p["verdict"] == verdict and p["estimate"] is not None] or \
+      [p for p in jp if p["estimate"] is not None]
+  if comp.kind == rules.EQUIVALENT:
+    decider = max(cands, key=lambda p: abs(p["estimate"]))
+  else:
+    decider = min(cands, key=lambda p: rules._DIRECTION[comp.kind] * p["estimate"])  # pylint: disable=W0212
+  needs = [p["seeds_needed"] for p in jp]
+  return _row(comp, control, margin, estimate=decider["estimate"], ci=decider["ci"], n_seeds=decider["n_seeds"],
+              parts=parts, verdict=verdict, why=f"{decider['name']}: {decider['why']}",
+              seeds_needed=None if None in needs else max(needs), **base)
 
 
 def _claim_rows(claim, rows):
-  """One row per control with the combined verdict; fragile when a component votes differently in the trained
-  or worst_case control than in "all"."""
+  """One row per control with the combined verdict; fragile when a component's vote flips between supported and
+  not supported across controls, underpowered where it is only inconclusive."""
   mine = [r for r in rows if r["claim"] == claim]
   base = {r["component"]: r for r in mine if r["control"] == effects.ALL}
-  reasons = []
-  for r in mine:
-    if r["control"] == effects.ALL or r["verdict"] == rules.NOT_APPLICABLE:
-      continue
-    a = base[r["component"]]
-    if rules.vote(a["verdict"]) != rules.vote(r["verdict"]):
-      left = sum(1 for e in r["excluded"] if e not in a["excluded"])
-      why = f"; {left} more trial(s) left out" if left else ""
-      reasons.append(f"{claim}.{r['component']}: {a['verdict']} on all, {r['verdict']} on {r['control']} "
-                     f"({r['why']}{why})")
+  reasons, weak = [], []
+  for comp in base:
+    by = {r["control"]: r for r in mine if r["component"] == comp and r["verdict"] != rules.NOT_APPLICABLE}
+    votes = {c: rules.vote(r["verdict"]) for c, r in by.items()}
+    yes = [c for c, v in votes.items() if v == rules.SUPPORTED]
+    if yes and any(v == rules.NOT_SUPPORTED for v in votes.values()):
+      for c, v in votes.items():
+        if v == rules.NOT_SUPPORTED:
+          reasons.append(f"{claim}.{comp}: supported on {', '.join(yes)}, {by[c]['verdict']} on {c} ({by[c]['why']})")
+    if yes:
+      weak += [f"{claim}.{comp} on {c} ({by[c]['why']})" for c, v in votes.items() if v == rules.INCONCLUSIVE]
   out = []
   for control in effects.CONTROLS:
-    verdicts = [(base[r["component"]] if r["verdict"] == rules.NOT_APPLICABLE and control == effects.WORST_CASE
+    verdicts = [(base[r["component"]] if r["verdict"] == rules.NOT_APPLICABLE and control == effects.ADVERSE
                  else r)["verdict"] for r in mine if r["control"] == control]
     na = all(r["verdict"] == rules.NOT_APPLICABLE for r in mine if r["control"] == control)
     out.append({"claim": claim, "component": "claim", "control": control, "statement": STATEMENTS[claim],
                 "verdict": rules.NOT_APPLICABLE if na else rules.combine(verdicts), "fragile": bool(reasons),
-                "fragile_reasons": reasons, "estimate": None, "ci": None, "ci_t": None, "ci_bootstrap": None,
-                "margin": None, "n_seeds": None, "excluded": [], "doubtful": []})
+                "fragile_reasons": reasons, "underpowered": weak, "estimate": None, "ci": None, "margin": None,
+                "n_seeds": None, "parts": [], "excluded": [], "doubtful": []})
   return out
 
 
 def judge_claims(points, *, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN,
-                 min_seeds=MIN_SEEDS) -> List[dict]:
+                 min_seeds=MIN_SEEDS, controls=effects.CONTROLS, reps=paired.REPS) -> List[dict]:
   """Every component on every control, then one row per claim and control (component "claim")."""
   m = margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin)
   pair = effects.momenta_compared(points)
   rows = []
   for claim in STATEMENTS:
-    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair)
-            for c in COMPONENTS if c.claim == claim for control in effects.CONTROLS]
-    rows += mine + _claim_rows(claim, mine)
+    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, reps=reps)
+            for c in COMPONENTS if c.claim == claim for control in controls]
+    rows += mine + (_claim_rows(claim, mine) if tuple(controls) == effects.CONTROLS else [])
   return rows
 
 
@@ -139,7 +186,7 @@ def find(rows, claim, component="claim", control=effects.ALL):
 
 
 def rule_lines(m=None, *, min_seeds=MIN_SEEDS):
-  """Every component's rule in words, as `evaluate` applies it."""
+  """Every component's rule in words, as `judge` applies it."""
   m = m or margins()
   return [f"{c.claim}.{c.name} ({c.label}): "
           f"{rules.rule_text(c.kind, margin=m[c.margin], unit=c.unit, min_seeds=min_seeds)}." for c in COMPONENTS]
@@ -148,14 +195,11 @@ def rule_lines(m=None, *, min_seeds=MIN_SEEDS):
 def summarize(points, regime, metric, *, control=effects.ALL):
   """{momentum: [(B, Estimate over seeds)]} of a metric's level, for the figures (accuracies clipped to
   [0, 1]; metric "eig" is λ_max itself, positive values only)."""
+  items, _ = effects.select(points, "log2_eig" if metric == "eig" else metric, control, (regime,))
   vals = {}
-  for p in points:
-    if p.regime != regime:
-      continue
-    v, _, _ = effects.value(p, "log2_eig" if metric == "eig" else metric, control)
-    if v is not None:
-      vals.setdefault(p.momentum, {}).setdefault(p.batch_size, {}).setdefault(p.seed, []).append(
-          2.0 ** v if metric == "eig" else v)
+  for p, m in items:
+    v = 2.0 ** m.value if metric == "eig" else m.value
+    vals.setdefault(p.momentum, {}).setdefault(p.batch_size, {}).setdefault(p.seed, []).append(v)
   out = {}
   for mom in sorted(vals):
     rows = []
@@ -166,7 +210,8 @@ def summarize(points, regime, metric, *, control=effects.ALL):
   return out
 
 
-def descriptive_slope(points, regime, metric, momentum):
-  """Mean [t-interval] over seeds of one momentum's slope, control all (fractions or log2 per doubling)."""
-  items, _ = effects.select(points, metric, effects.ALL, (regime,))
-  return stats.mean_ci(stats.seed_values(effects.slope_terms(items, momentum=momentum)))
+def floor_rule():
+  return (f"A component whose metric lies within {100 * FLOOR:g} point of 0% or 100% for more than "
+          f"{100 * FLOOR_SHARE:.0f}% of its fitted trials is \"{rules.NOT_MEASURABLE}\" (a floor or ceiling hides any "
+          "effect); the report names an ε of the grid whose median accuracy is nearest 50%. A proportion of 0 or 1 "
+          "gets the continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1).")
