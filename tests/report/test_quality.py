@@ -48,16 +48,20 @@ def test_each_class_with_its_numbers():
   assert k == q.DOUBTFUL and why == "doubtful: Hessian not converged: top_eigenvalues"
 
 
-def test_chance_and_test_size_come_from_the_results_else_the_dataset_else_a_stated_fallback():
-  t = parse_trial(line(metrics={"num_classes": 100, "test_examples": 777}))
-  assert q.num_classes(t) == (100, "the results") and q.test_examples(t) == (777, "the results")
-  t = parse_trial(line(hparams={"dataset": "cifar100"}))
-  assert q.num_classes(t)[0] == 100 and q.test_examples(t)[0] == 10000
-  t = parse_trial(line(hparams={"dataset": "mystery"}))
+def test_chance_and_test_size_come_from_the_runs_else_one_stated_fallback():
+  t = parse_trial(line(data={"num_classes": 100, "test_examples": 777}))
+  assert q.num_classes(t) == (100, "recorded by the runs") and q.test_examples(t) == (777, "recorded by the runs")
+  t = parse_trial(line())
   assert q.num_classes(t)[0] == q.FALLBACK_CLASSES and "assumed" in q.num_classes(t)[1]
   assert q.test_examples(t)[0] == q.FALLBACK_TEST_EXAMPLES and "assumed" in q.test_examples(t)[1]
+  assert not hasattr(q, "KNOWN_DATASETS")  # no table of datasets: the runs say
   # 40% at 100 classes is not collapsed; at 10 classes 14% is.
-  assert q.classify(parse_trial(line(hparams={"dataset": "cifar100"}, metrics={"test_accuracy": 0.4})))[0] == q.USABLE
+  assert q.classify(parse_trial(line(data={"num_classes": 100}, metrics={"test_accuracy": 0.4})))[0] == q.USABLE
+
+
+def test_missing_clean_accuracy_is_failed_not_collapsed():
+  k, why = kind(metrics={"test_accuracy": None})
+  assert k == q.FAILED and "malformed" in why
 
 
 def trained_of(*objs):
@@ -66,40 +70,22 @@ def trained_of(*objs):
   return q.trained(trials, kinds)
 
 
-def test_trained_rule_loss_factor_and_plateau():
-  flat = [{"train/loss": x} for x in [1.0] * 5 + [0.5] * 5]
-  out = trained_of(line(trial_id="best"),
-                   line(trial_id="x3", metrics={"train_loss": 0.059}),  # 2.95 × the lowest: trained
-                   line(trial_id="x4", metrics={"train_loss": 0.08}, history=flat),  # 4 ×: not trained
-                   line(trial_id="falling", history=[{"train/loss": x} for x in (1.0,) * 8 + (0.05, 0.02)]),
-                   line(trial_id="other_mu", hparams={"momentum": 0.0}, metrics={"train_loss": 0.5}, history=flat))
-  assert out["best"][0] is True and out["x3"][0] is True
-  assert out["x4"] == (False, "final training loss 0.08 > 3 × 0.02 (lowest of fixed_lr, μ = 0.9)")
-  assert out["falling"][0] is False and "still falling: 0.05 → 0.02 (60% > 10%) over the last 1 epoch" in \
-      out["falling"][1]
-  assert out["other_mu"][0] is True  # compared within its own regime and momentum
-
-
-def test_plateau_window_is_the_last_tenth_of_the_epochs():
-  hist = [{"train/loss": x} for x in [1.0] * 17 + [0.3, 0.29, 0.28, 0.27]]  # 21 records: window 3 epochs
-  out = trained_of(line(metrics={"train_loss": 0.27}, history=hist))
-  assert out["t"][0] is True and "over the last 3 epoch(s)" in out["t"][1]  # 0.3 → 0.27: 10%, not more
-
-
-def test_losses_below_the_floor_count_as_fully_fit():
-  out = trained_of(line(trial_id="a", metrics={"train_loss": 1e-6}), line(trial_id="b", metrics={"train_loss": 0.02}),
-                   line(trial_id="c", metrics={"train_loss": 0.031}))
-  assert out["b"][0] is True and out["c"][0] is False  # ≤ 3 × max(1e-6, 0.01) = 0.03
-  # Still falling fast, but already at 0.004 nats: the cross-entropy's tail on separated data, not under-training.
-  tail = [{"train/loss": x} for x in (1.0,) * 8 + (0.0055, 0.004)]
-  out = trained_of(line(metrics={"train_loss": 0.004}, history=tail))
-  assert out["t"][0] is True and "ended at 0.004 ≤ 0.01" in out["t"][1]
-
-
-def test_without_history_trained_cannot_be_told():
-  out = trained_of(line(history=[]), line(trial_id="u", metrics={"train_loss": None}))
-  assert out["t"][0] is None and out["u"] == (None, "no final training loss recorded")
+def test_trained_is_one_absolute_threshold_and_says_by_how_much():
+  out = trained_of(line(trial_id="a", metrics={"train_loss": 0.027}), line(trial_id="b", metrics={"train_loss": 0.058}),
+                   line(trial_id="stuck", metrics={"train_loss": 1.2}),
+                   line(trial_id="stuck2", hparams={"seed": 1}, metrics={"train_loss": 1.2}))
+  assert out["a"][0] is True and out["b"][0] is True  # no relative rule: 0.027 and 0.058 are both trained
+  assert out["stuck"] == (False, "final training loss 1.2 > 0.1 nats (by 1.1, 12×)")  # a stuck group is not
+  assert trained_of(line(trial_id="u", metrics={"train_loss": None}))["u"] == (None, "no final training loss recorded")
   assert trained_of(line(status="failed")) == {}
+  kinds = {"t": q.classify(parse_trial(line(metrics={"train_loss": 0.3})))}
+  assert q.trained([parse_trial(line(metrics={"train_loss": 0.3}))], kinds, 0.5)["t"][0] is True
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), None])
+def test_bad_trained_loss_is_refused(bad):
+  with pytest.raises(UsageError, match="must be a finite number > 0"):
+    q.check_trained_loss(bad)
 
 
 def test_budgets_never_mix_and_old_results_trained_for_epochs():
@@ -123,4 +109,4 @@ def test_lambda_max_is_algebraic_and_keeps_its_sign():
 
 def test_class_rules_state_the_constants():
   text = " ".join(q.class_rules()) + q.trained_rule()
-  assert "chance + 0.05" in text and "≥ 50%" in text and "3 × max(" in text and "10% over the last 10%" in text
+  assert "chance + 0.05" in text and "≥ 50%" in text and "at most 0.1 nats" in text and "0.3 nats" in q.trained_rule(0.3)
