@@ -16,7 +16,16 @@ MODELS = ("mlp", "lenet", "c1", "c2", "resnet20", "vgg11")  # built by tfrobust.
 # Training-set augmentation (tfrobust.data): crop_flip for CIFAR, crop for SVHN (a mirrored 2 is no 2).
 AUGMENTATIONS = ("none", "crop_flip", "crop")
 LR_SCALINGS = ("none", "linear", "sqrt")
+# The study's regimes and the --lr_scaling each one trains with (docs/study.md): η at every B; η/B fixed (η·B/B₀);
+# η·√(B/B₀). The one place their names are spelled; tfrobust.study and tfrobust.report read them here.
+REGIMES = {"fixed_lr": "none", "constant_ratio": "linear", "sqrt": "sqrt"}
 LR_SCHEDULES = ("constant", "step", "cosine")
+
+
+def steps_per_epoch(num_train_examples, batch_size):
+  """SGD steps in one epoch: the training loop drops each epoch's last partial batch (tfrobust.data), so every step
+  sees exactly B examples. The one definition; everything that counts steps asks here."""
+  return num_train_examples // batch_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +56,10 @@ class TrainConfig:
   deterministic: bool = False
   steps_per_call: int = 16
   checkpoint_every_steps: int = 0
+  # Run settings that change what is saved or measured along the way, never the trained weights (not in hparams):
+  checkpoint_every_s: float = 0.0  # 0: a checkpoint at every epoch's end; else at the first epoch end this long
+  # after the last one, and at the end (a study's default: most trials then checkpoint once)
+  epoch_test_eval: bool = True  # the test set's loss and accuracy in every epoch's history (the curves' only use)
   eval_batch_size: int = 1000
 
   @property
@@ -62,7 +75,8 @@ class TrainConfig:
   def hparams(self):
     """The hyperparameters that define the run (not where it runs or how often it saves)."""
     d = dataclasses.asdict(self)
-    for key in ("data_dir", "steps_per_call", "checkpoint_every_steps", "eval_batch_size"):
+    for key in ("data_dir", "steps_per_call", "checkpoint_every_steps", "checkpoint_every_s", "epoch_test_eval",
+                "eval_batch_size"):
       d.pop(key)
     d["lr_decay_epochs"] = list(self.lr_decay_epochs)
     d["scaled_lr"] = self.scaled_lr
@@ -107,6 +121,8 @@ class TrainConfig:
       bad("steps_per_call", "must be > 0")
     if self.checkpoint_every_steps < 0:
       bad("checkpoint_every_steps", "must be >= 0 (0: only at the end of each epoch)")
+    if not (math.isfinite(self.checkpoint_every_s) and self.checkpoint_every_s >= 0):
+      bad("checkpoint_every_s", "must be a finite number of seconds >= 0 (0: at the end of every epoch)")
     if self.eval_batch_size <= 0:
       bad("eval_batch_size", "must be > 0")
     return self
@@ -118,7 +134,7 @@ class TrainConfig:
                        f"({num_train_examples} examples of {self.dataset})")
     if self.batch_size % num_replicas:
       raise UsageError(f"--batch_size={self.batch_size}: must be divisible by the {num_replicas} replicas")
-    spe = num_train_examples // self.batch_size  # the loop drops each epoch's last partial batch
+    spe = steps_per_epoch(num_train_examples, self.batch_size)
     if self.max_steps and self.epochs != -(-self.max_steps // spe):
       # epochs is recorded with the run: it must be the epochs max_steps really takes.
       raise UsageError(f"--max_steps={self.max_steps}: at {spe} steps per epoch that is "
@@ -131,6 +147,7 @@ class ExperimentConfig:
   (e.g. {"robustness": RobustnessConfig(...)}); an evaluator left out does not run."""
   train: TrainConfig = TrainConfig()
   evaluators: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  export_saved_model: bool = True  # the trained model as a SavedModel (a study's default: off, it costs a second)
 
   def section(self, name):
     """The config of evaluator `name`, or None when it is not asked for."""

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from tfrobust.config import AUGMENTATIONS
+from tfrobust.config import AUGMENTATIONS, steps_per_epoch
 from tfrobust.errors import UsageError
 
 EMBEDDED = ("digits", "mnist5k")
@@ -152,14 +152,13 @@ def training_stream(x, y, batch_size, *, seed, epochs, start_step=0, augment="no
   if augment not in AUGMENTATIONS:
     raise UsageError(f"--augment={augment}: choose one of {', '.join(AUGMENTATIONS)}")
   n = len(x)
-  steps_per_epoch = n // batch_size
+  spe = steps_per_epoch(n, batch_size)
   x_all, y_all = tf.constant(x), tf.constant(y)
 
   def epoch_batches(epoch):
-    order = epoch_order(n, seed, epoch)[:steps_per_epoch * batch_size]
-    steps = tf.range(steps_per_epoch, dtype=tf.int64)
-    return tf.data.Dataset.from_tensor_slices(
-        (tf.fill([steps_per_epoch], epoch), steps, tf.reshape(order, [steps_per_epoch, batch_size])))
+    order = epoch_order(n, seed, epoch)[:spe * batch_size]
+    steps = tf.range(spe, dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices((tf.fill([spe], epoch), steps, tf.reshape(order, [spe, batch_size])))
 
   def batch(epoch, step, idx):
     images = tf.gather(x_all, idx)
@@ -167,7 +166,7 @@ def training_stream(x, y, batch_size, *, seed, epochs, start_step=0, augment="no
       images = augment_batch(images, augment_seed(seed, epoch, step), flip=augment == "crop_flip")
     return images, tf.gather(y_all, idx)
 
-  first_epoch, skip = divmod(start_step, steps_per_epoch)
+  first_epoch, skip = divmod(start_step, spe)
   ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip)
   ds = ds.map(batch)
   options = tf.data.Options()

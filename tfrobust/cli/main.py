@@ -7,20 +7,20 @@ resumes), saved_model/, and each evaluator's figures.
 
 import os
 
-from absl import flags
+from absl import flags as absl_flags
 
 from tfrobust import cli
-from tfrobust.cli import flags as experiment_flags
+from tfrobust.cli import flags
 
-FLAGS = flags.FLAGS
-experiment_flags.define_flags()
-flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
+FLAGS = absl_flags.FLAGS
+flags.define_flags()
+absl_flags.DEFINE_string("output_dir", None, "Where the run is written (default runs/<timestamp>); reusing it "
                     "resumes the run, and a directory holding other hyperparameters is refused.")
 
 
 def main(argv):
   cli.check_no_arguments(argv)
-  experiment = experiment_flags.experiment_from_flags(FLAGS).validate()  # before TensorFlow loads
+  experiment = flags.experiment_from_flags(FLAGS).validate()  # before TensorFlow loads
   from tfrobust import distribute, io
   from tfrobust.experiment import run
   from tfrobust.records import names

@@ -14,18 +14,19 @@ Distributed (keras-tuner's chief/worker mode), one chief (the oracle) and any nu
 
 import os
 
-from absl import flags
+from absl import flags as absl_flags
 
 from tfrobust import cli
-from tfrobust.cli import flags as experiment_flags
+from tfrobust.cli import flags
 from tfrobust.cli.flags import study as study_flags
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.report import build as report
 
-FLAGS = flags.FLAGS
-experiment_flags.define_flags()
+FLAGS = absl_flags.FLAGS
+flags.define_flags()
 study_flags.define_flags()
+study_flags.set_study_defaults()
 
 
 def main(argv):
@@ -33,7 +34,7 @@ def main(argv):
   if not FLAGS.sweep_dir:
     raise cli.UsageError("--sweep_dir: required (where the study is written and resumed)")
   grid = study_flags.grid_from_flags().validate()
-  experiment = experiment_flags.experiment_from_flags(FLAGS).validate()
+  experiment = flags.experiment_from_flags(FLAGS).validate()
   from tfrobust import distribute  # TensorFlow from here on: bad flags were refused without it
   from tfrobust.study import runner, tuner
   strategy = None if tuner.is_oracle() else distribute.make_strategy(FLAGS.num_cpu_devices)

@@ -14,6 +14,7 @@ import time
 
 import tensorflow as tf
 from absl import logging
+from tensorboard.plugins.hparams import api as hp
 
 from tfrobust import data as data_lib
 from tfrobust import distribute
@@ -77,7 +78,6 @@ def _trainer_for(cfg, dataset, strategy, cache):
 
 
 def _write_hparams_summary(writer, hparams, trial_id):
-  from tensorboard.plugins.hparams import api as hp
   flat = {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in hparams.items()}
   with writer.as_default():
     hp.hparams({k: v for k, v in flat.items() if v is not None}, trial_id=trial_id)
@@ -93,7 +93,9 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   t_start = time.perf_counter()
   cfg = experiment.validate().train
   sections = evaluators.sections(experiment)
+  t0 = time.perf_counter()
   strategy = strategy or distribute.make_strategy()
+  strategy_s = time.perf_counter() - t0
   t0 = time.perf_counter()
   dataset = dataset or data_lib.load_dataset(cfg.dataset, cfg.data_dir)
   data_s = time.perf_counter() - t0
@@ -117,10 +119,12 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   t0 = time.perf_counter()
   trainer = _trainer_for(cfg, dataset, strategy, cache)
   build_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
   writer = tf.summary.create_file_writer(os.path.join(output_dir, names.TENSORBOARD_DIR))
   if fresh:
     _write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
                            trial_id=os.path.basename(os.path.normpath(output_dir)))
+  hparams_summary_s = time.perf_counter() - t0
   fit = driver.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, names.CHECKPOINTS_DIR),
                    writer=writer, progress=progress)
 
@@ -137,18 +141,20 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "diverged": fit.diverged, "divergence": fit.divergence,
       "history": fit.history, "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
       "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,
-      "timings": {"data_s": data_s, "build_s": build_s, "train_s": fit.train_s,
-                  "epoch_eval_s": fit.eval_s, "final_eval_s": final_eval_s},
+      "timings": {"strategy_s": strategy_s, "data_s": data_s, "build_s": build_s, "train_s": fit.train_s, "epoch_eval_s": fit.eval_s,
+                  "input_setup_s": fit.setup_s,
+                  "checkpoint_s": fit.checkpoint_s, "summary_s": fit.summary_s + hparams_summary_s, "final_eval_s": final_eval_s},
       "versions": io.versions(),
   }
   result.update(extra or {})
   evaluations = {}
   if not fit.diverged:
-    t0 = time.perf_counter()
-    saved = os.path.join(output_dir, names.SAVED_MODEL_DIR)
-    export.export_model(trainer.model, saved)
-    result["saved_model"] = os.path.abspath(saved)
-    result["timings"]["export_s"] = time.perf_counter() - t0
+    if experiment.export_saved_model:
+      t0 = time.perf_counter()
+      saved = os.path.join(output_dir, names.SAVED_MODEL_DIR)
+      export.export_model(trainer.model, saved)
+      result["saved_model"] = os.path.abspath(saved)
+      result["timings"]["export_s"] = time.perf_counter() - t0
     for evaluator, section in sections:
       t0 = time.perf_counter()
       evaluations[evaluator.name] = evaluator.evaluate(trainer.model, dataset, section, strategy=strategy,
@@ -167,7 +173,11 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       tf.summary.scalar("final/" + key, value)
   writer.flush()
   result["timings"]["write_s"] = time.perf_counter() - t0
-  result["timings"]["total_s"] = time.perf_counter() - t_start
+  timings = result["timings"]
+  timings["total_s"] = time.perf_counter() - t_start
+  # What no stage above names (the strategy, the output directory's checks, the result's own write): small by
+  # design; a large value here is an overhead to find.
+  timings["other_s"] = timings["total_s"] - sum(v for k, v in timings.items() if k != "total_s")
   run_records.write_result(output_dir, result)
   if not chief:
     shutil.rmtree(output_dir, ignore_errors=True)

@@ -17,9 +17,9 @@ import itertools
 import math
 from typing import Tuple
 
+from tfrobust.config import REGIMES, steps_per_epoch
 from tfrobust.errors import UsageError
 
-REGIMES = {"fixed_lr": "none", "constant_ratio": "linear", "sqrt": "sqrt"}  # regime -> --lr_scaling
 BUDGETS = ("epochs", "steps")
 
 
@@ -88,10 +88,11 @@ class Grid:
     if self.budget == "steps" and num_train_examples is not None and base is not None:
       total = steps_budget(base.epochs, num_train_examples, base.base_batch_size)
       for b in self.batch_sizes:
-        if total < num_train_examples // b:
+        if total < steps_per_epoch(num_train_examples, b):
           raise UsageError(
               f"--budget=steps: --epochs={base.epochs} at --base_batch_size={base.base_batch_size} is {total} "
-              f"updates, less than one epoch at B={b} ({num_train_examples // b} steps); raise --epochs")
+              f"updates, less than one epoch at B={b} ({steps_per_epoch(num_train_examples, b)} steps); "
+              "raise --epochs")
     return self
 
   def train_config(self, point, base, num_train_examples):
@@ -101,7 +102,7 @@ class Grid:
     if self.budget != "steps":
       return cfg
     total = steps_budget(base.epochs, num_train_examples, base.base_batch_size)
-    spe = num_train_examples // point.batch_size
+    spe = steps_per_epoch(num_train_examples, point.batch_size)
 
     def at_same_update(epoch):  # the update of `epoch` of --epochs in S, over this B's steps per epoch
       return epoch * total / base.epochs / spe

@@ -189,7 +189,7 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
     left = len(study.missing())
     print(f"study: {study.total} points, {study.total - left} already done, {left} to run -> {sweep_dir}",
           flush=True)
-  tuner = tuner_lib.make_tuner(study)
+  tuner = tuner_lib.StudyTuner(study)
   tuner.search(verbose=0)
   if tuner_lib.is_distributed() and not tuner_lib.is_oracle():
     return  # the chief reports; a worker is done when the oracle has nothing left for it

@@ -22,6 +22,9 @@ import math
 import os
 import time
 
+import keras_tuner
+
+from tfrobust.records import names
 from tfrobust.study.grid import GridPoint
 
 OBJECTIVE = "test_accuracy"
@@ -29,13 +32,8 @@ OBJECTIVE = "test_accuracy"
 WORKER_POLL_PAUSE_S = 0.5
 
 
-def _kt():
-  import keras_tuner
-  return keras_tuner
-
-
 def search_space(grid):
-  hp = _kt().HyperParameters()
+  hp = keras_tuner.HyperParameters()
   hp.Choice("regime", list(grid.regimes))
   hp.Choice("batch_size", list(grid.batch_sizes))
   hp.Choice("momentum", list(grid.momenta))
@@ -43,23 +41,23 @@ def search_space(grid):
   return hp
 
 
+class GridOracle(keras_tuner.Oracle):
+  """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055)."""
+
+  def populate_space(self, trial_id):
+    status = keras_tuner.engine.trial.TrialStatus
+    space = self.get_space().space
+    for values in itertools.product(*[hp.values for hp in space]):
+      candidate = {hp.name: v for hp, v in zip(space, values)}
+      if not self._duplicate(candidate):
+        return {"status": status.RUNNING, "values": candidate}
+    if self.ongoing_trials:
+      return {"status": status.IDLE, "values": None}
+    return {"status": status.STOPPED, "values": None}
+
+
 def make_oracle(grid):
-  kt = _kt()
-
-  class GridOracle(kt.Oracle):
-    """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055)."""
-
-    def populate_space(self, trial_id):
-      space = self.get_space().space
-      for values in itertools.product(*[hp.values for hp in space]):
-        candidate = {hp.name: v for hp, v in zip(space, values)}
-        if not self._duplicate(candidate):
-          return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": candidate}
-      if self.ongoing_trials:
-        return {"status": kt.engine.trial.TrialStatus.IDLE, "values": None}
-      return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
-
-  return GridOracle(objective=kt.Objective(OBJECTIVE, "max"), max_trials=len(grid.points()),
+  return GridOracle(objective=keras_tuner.Objective(OBJECTIVE, "max"), max_trials=len(grid.points()),
                     hyperparameters=search_space(grid), allow_new_entries=False, tune_new_entries=False,
                     max_retries_per_trial=0, max_consecutive_failed_trials=len(grid.points()) + 1)
 
@@ -75,25 +73,24 @@ def is_oracle():
   return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
 
 
-def make_tuner(study):
-  kt = _kt()
+class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
+  """run_trial trains one grid point through the study's runner and returns its clean accuracy."""
 
-  class StudyTuner(kt.engine.base_tuner.BaseTuner):
-    """run_trial trains one grid point through the single-run pipeline and returns its clean accuracy."""
+  def __init__(self, study, **kwargs):
+    self.study = study
+    super().__init__(oracle=make_oracle(study.grid), directory=study.sweep_dir, project_name=names.TUNER_DIR,
+                     overwrite=False, **kwargs)
 
-    def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
-      v = trial.hyperparameters.values
-      point = GridPoint(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
-      line = study.run_point(point, tuner_trial_id=trial.trial_id)
-      accuracy = (line.get("metrics") or {}).get(OBJECTIVE)
-      return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
+  def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
+    v = trial.hyperparameters.values
+    point = GridPoint(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
+    line = self.study.run_point(point, tuner_trial_id=trial.trial_id)
+    accuracy = (line.get("metrics") or {}).get(OBJECTIVE)
+    return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
 
-    def on_search_begin(self):
-      self.save()  # so that a sweep killed during its first trial reloads this oracle
+  def on_search_begin(self):
+    self.save()  # so that a sweep killed during its first trial reloads this oracle
 
-    def pre_create_trial(self):
-      if is_distributed():
-        time.sleep(WORKER_POLL_PAUSE_S)
-
-  return StudyTuner(oracle=make_oracle(study.grid), directory=study.sweep_dir, project_name="tuner",
-                    overwrite=False)
+  def pre_create_trial(self):
+    if is_distributed():
+      time.sleep(WORKER_POLL_PAUSE_S)

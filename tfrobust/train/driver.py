@@ -15,6 +15,7 @@ from absl import logging
 
 from tfrobust import data as data_lib
 from tfrobust import io
+from tfrobust.config import steps_per_epoch
 from tfrobust.errors import UsageError
 from tfrobust.train import sgd
 
@@ -25,7 +26,10 @@ class FitResult:
   divergence: Optional[dict] = None
   history: list = dataclasses.field(default_factory=list)
   train_s: float = 0.0
-  eval_s: float = 0.0
+  eval_s: float = 0.0  # the per-epoch test evaluation
+  checkpoint_s: float = 0.0  # checkpoints and the history file beside them
+  summary_s: float = 0.0  # TensorBoard scalars and the per-epoch progress line
+  setup_s: float = 0.0  # the checkpoint restore and the input pipeline, before the first step
   resumed_from_step: int = 0
   steps: int = 0  # SGD updates done in all (the step a diverged run stopped before, for it)
 
@@ -81,8 +85,8 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
   last epoch is then partial, and still gets its history entry and checkpoint. `progress`: one plain line per
   epoch, plus a keras Progbar only when stdout is a terminal (its redraws would fill a log file).
   """
-  n = len(dataset.x_train)
-  spe = n // config.batch_size
+  t_setup = time.perf_counter()
+  spe = steps_per_epoch(len(dataset.x_train), config.batch_size)
   total_steps = config.max_steps or spe * config.epochs
   lr_at = sgd.schedule_from_config(config, spe)
 
@@ -101,7 +105,8 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
   iterator = iter(trainer.strategy.experimental_distribute_dataset(stream))
   bar = None
   show_bar = progress and sys.stdout.isatty()
-  epoch_start = time.perf_counter()
+  epoch_start = last_checkpoint = time.perf_counter()
+  result.setup_s = epoch_start - t_setup
   epoch_train_s = 0.0
   while step < total_steps:
     epoch = step // spe
@@ -137,41 +142,63 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       bar.update(step - epoch * spe, values=[("loss", sums[LOSS_SUM] / sums[EXAMPLES]),
                                              ("accuracy", sums[CORRECT] / sums[EXAMPLES])])
     if step == epoch * spe + epoch_steps:
-      record = _end_epoch(trainer, dataset, config, epoch + 1, sums, lr_at(step - 1),
-                          epoch_train_s, time.perf_counter() - epoch_start, epoch_steps, result, writer, progress)
-      record.update(steps=step, epoch_steps=epoch_steps)
+      result.train_s += epoch_train_s
+      record = epoch_record(sums, epoch=epoch + 1, lr=lr_at(step - 1), train_s=epoch_train_s,
+                            wall_s=time.perf_counter() - epoch_start, epoch_steps=epoch_steps, steps=step)
+      if config.epoch_test_eval:
+        t0 = time.perf_counter()
+        record["test/loss"], record["test/accuracy"] = trainer.loss_and_accuracy(
+            dataset.x_test, dataset.y_test, config.eval_batch_size)
+        result.eval_s += time.perf_counter() - t0
       result.history.append(record)
+      t0 = time.perf_counter()
+      _report_epoch(record, config.epochs, writer, progress)
+      result.summary_s += time.perf_counter() - t0
       epoch_sums.assign(tf.zeros(EPOCH_SUM_SLOTS, tf.float64))
-      os.makedirs(checkpoint_dir, exist_ok=True)  # history first: _read_history drops an entry the kill left newer
-      io.write_json(os.path.join(checkpoint_dir, HISTORY_FILE), result.history)
-      manager.save(checkpoint_number=step)
+      due = time.perf_counter() - last_checkpoint >= config.checkpoint_every_s
+      if due or step == total_steps:
+        t0 = time.perf_counter()
+        _save(manager, checkpoint_dir, result.history, step)
+        result.checkpoint_s += time.perf_counter() - t0
+        last_checkpoint = time.perf_counter()
       bar = None
       epoch_start = time.perf_counter()
       epoch_train_s = 0.0
     elif config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+      t0 = time.perf_counter()
       manager.save(checkpoint_number=step)
+      result.checkpoint_s += time.perf_counter() - t0
   result.steps = step
   return result
 
 
-def _end_epoch(trainer, dataset, config, epoch, sums, lr, train_s, wall_s, spe, result, writer, progress):
-  """The epoch's history entry (`spe`: the steps it made), printed as one line and written to TensorBoard."""
-  t0 = time.perf_counter()
-  test_loss, test_acc = trainer.loss_and_accuracy(dataset.x_test, dataset.y_test, config.eval_batch_size)
-  result.eval_s += time.perf_counter() - t0
-  result.train_s += train_s
-  images_per_s = sums[EXAMPLES] / max(train_s, 1e-9)
-  record = {"epoch": epoch, "train/loss": sums[LOSS_SUM] / sums[EXAMPLES],
-            "train/accuracy": sums[CORRECT] / sums[EXAMPLES], "test/loss": test_loss, "test/accuracy": test_acc,
-            "train/learning_rate": lr, "train/grad_norm": sums[GRAD_NORM_SUM] / spe,
-            "train/images_per_s": images_per_s, "epoch_s": wall_s}
+def _save(manager, checkpoint_dir, history, step):
+  """The history file, then the checkpoint: _read_history drops an entry that a kill between the two left newer
+  than the checkpoint, so a resumed run replays those epochs and writes their entries again."""
+  os.makedirs(checkpoint_dir, exist_ok=True)
+  io.write_json(os.path.join(checkpoint_dir, HISTORY_FILE), history)
+  manager.save(checkpoint_number=step)
+
+
+def epoch_record(sums, *, epoch, lr, train_s, wall_s, epoch_steps, steps):
+  """One epoch's history entry from its running sums (`epoch_steps`: the steps it made; `steps`: all so far)."""
+  return {"epoch": epoch, "train/loss": sums[LOSS_SUM] / sums[EXAMPLES],
+          "train/accuracy": sums[CORRECT] / sums[EXAMPLES], "train/learning_rate": lr,
+          "train/grad_norm": sums[GRAD_NORM_SUM] / epoch_steps,
+          "train/images_per_s": sums[EXAMPLES] / max(train_s, 1e-9), "epoch_s": wall_s, "steps": steps,
+          "epoch_steps": epoch_steps}
+
+
+def _report_epoch(record, epochs, writer, progress):
+  """The epoch as one printed line and as TensorBoard scalars (every key but the counters)."""
   if progress:
-    print(f"epoch {epoch}/{config.epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f} "
-          f"| test loss {test_loss:.4f} acc {test_acc:.4f} | lr {lr:.4g} | {images_per_s:,.0f} img/s", flush=True)
+    test = (f" | test loss {record['test/loss']:.4f} acc {record['test/accuracy']:.4f}"
+            if "test/loss" in record else "")
+    print(f"epoch {record['epoch']}/{epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f}"
+          f"{test} | lr {record['train/learning_rate']:.4g} | {record['train/images_per_s']:,.0f} img/s", flush=True)
   if writer is not None:
-    with writer.as_default(step=epoch):
+    with writer.as_default(step=record["epoch"]):
       for key, value in record.items():
-        if key != "epoch":
+        if key not in ("epoch", "steps", "epoch_steps"):
           tf.summary.scalar(key, value)
     writer.flush()
-  return record

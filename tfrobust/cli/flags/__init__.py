@@ -28,4 +28,5 @@ def experiment_from_flags(FLAGS):  # pylint: disable=invalid-name
   from tfrobust.config import ExperimentConfig
   sections = {e.name: evaluator_flags(e).config_from_flags(FLAGS, FLAGS.dataset) for e in evaluators.REGISTRY}
   return ExperimentConfig(train=train.train_config_from_flags(FLAGS),
-                          evaluators={name: cfg for name, cfg in sections.items() if cfg is not None})
+                          evaluators={name: cfg for name, cfg in sections.items() if cfg is not None},
+                          export_saved_model=FLAGS.export_saved_model)

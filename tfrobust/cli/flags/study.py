@@ -3,6 +3,7 @@ the Grid they make (tfrobust/study/grid.py). The run flags of every point are th
 
 from absl import flags
 
+from tfrobust import config as config_lib
 from tfrobust.cli import numbers
 from tfrobust.study import grid as grid_lib
 
@@ -11,7 +12,7 @@ def define_flags():
   flags.DEFINE_string("sweep_dir", None, "Directory of the study (results.jsonl, trials/, report/); the same "
                       "directory resumes, and one holding another grid is refused.")
   flags.DEFINE_list("regimes", ["fixed_lr", "constant_ratio"],
-                    f"Learning-rate regimes: {', '.join(grid_lib.REGIMES)} (η fixed, η/B fixed, η/√B fixed).")
+                    f"Learning-rate regimes: {', '.join(config_lib.REGIMES)} (η fixed, η/B fixed, η/√B fixed).")
   flags.DEFINE_list("batch_sizes", ["16", "32", "64", "128", "256"], "Batch sizes B of the grid.")
   flags.DEFINE_list("momenta", ["0", "0.9"], "Momenta μ of the grid.")
   flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds).")
@@ -23,6 +24,17 @@ def define_flags():
   flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
                      "compare adversarial accuracy (default: the middle of the ε grid).")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
+
+
+# What a study does by default that a single run does not (the trial without its overheads): checkpoint by wall
+# time, not every epoch; no per-epoch test evaluation (the report reads the training loss history only); no
+# SavedModel per trial. Each is a flag of tfrobust.main too: the same values can be given to either.
+STUDY_DEFAULTS = {"checkpoint_every_s": 60.0, "epoch_test_eval": False, "export_saved_model": False}
+
+
+def set_study_defaults(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
+  for name, value in STUDY_DEFAULTS.items():
+    FLAGS.set_default(name, value)
 
 
 def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name

@@ -36,7 +36,14 @@ def define_flags():
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass (a GPU lever; slower on CPU).")
   flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise-repeatable runs and resumes).")
   flags.DEFINE_integer("steps_per_call", 16, "SGD steps per compiled call (fewer Python round trips).")
-  flags.DEFINE_integer("checkpoint_every_steps", 0, "Also checkpoint every N steps (0: only every epoch).")
+  flags.DEFINE_integer("checkpoint_every_steps", 0, "Also checkpoint every N steps (0: only at epoch ends).")
+  flags.DEFINE_float("checkpoint_every_s", 0.0, "Checkpoint at the first epoch end this many seconds after the last "
+                     "checkpoint, and at the end (0: every epoch; a study's default is 60). Resume stays exact: a "
+                     "killed run replays the epochs since its last checkpoint.")
+  flags.DEFINE_bool("epoch_test_eval", True, "Evaluate the test set at every epoch's end (the test curves in "
+                    "TensorBoard and the history; a study's default is off).")
+  flags.DEFINE_bool("export_saved_model", True, "Export the trained model as a SavedModel (a study's default is "
+                    "off).")
   flags.DEFINE_integer("eval_batch_size", 1000, "Batch size of clean evaluation.")
   flags.DEFINE_integer("num_cpu_devices", 0, "Testing aid: mirror over this many logical CPU devices.")
 
@@ -50,4 +57,5 @@ def train_config_from_flags(FLAGS):
       warmup_epochs=FLAGS.warmup_epochs, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
       weight_decay=FLAGS.weight_decay, epochs=FLAGS.epochs, seed=FLAGS.seed, jit_compile=FLAGS.jit_compile,
       deterministic=FLAGS.deterministic, steps_per_call=FLAGS.steps_per_call,
-      checkpoint_every_steps=FLAGS.checkpoint_every_steps, eval_batch_size=FLAGS.eval_batch_size)
+      checkpoint_every_steps=FLAGS.checkpoint_every_steps, checkpoint_every_s=FLAGS.checkpoint_every_s,
+      epoch_test_eval=FLAGS.epoch_test_eval, eval_batch_size=FLAGS.eval_batch_size)
