@@ -64,4 +64,4 @@ def test_cli_check_and_write(tmp_path):
   assert "<!-- results:digits:start -->\nnew numbers\n<!-- results:digits:end -->" in readme.read_text()
   assert run_module("tfrobust.readme_results", "--check", *args, timeout=60).returncode == 0
   p = run_module("tfrobust.readme_results", "--bogus", *args, timeout=60)
-  assert p.returncode == 2 and p.stderr.startswith("error: --bogus")
+  assert p.returncode == 2 and p.stderr.startswith("error:") and "bogus" in p.stderr and p.stderr.count("\n") == 1
