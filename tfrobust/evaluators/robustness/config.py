@@ -3,7 +3,7 @@ one place they are defined). No TensorFlow, no absl: bad values are refused befo
 written. Its flags are in tfrobust/cli/flags/robustness.py.
 
 Units: ε and the PGD step size on the [0, 1] pixel scale, in the attack's norm; accuracies and tolerances are
-fractions in [0, 1].
+fractions in [0, 1]; APGD steps are gradient evaluations and Square queries model evaluations, per example.
 """
 
 import dataclasses
@@ -12,7 +12,16 @@ from typing import Optional, Tuple
 
 from tfrobust.errors import UsageError
 
-ATTACKS = ("fgsm", "pgd")
+# fgsm, pgd: cleverhans (attacks.py). apgd_ce, apgd_dlr: APGD with the cross-entropy or the DLR loss (apgd.py).
+# square: the gradient-free Square attack (square.py). autoattack: APGD-CE, then APGD-T (targeted DLR), then Square,
+# each only on the examples every earlier one failed on (AutoAttack's standard sequence without FAB; sequences.py).
+ATTACKS = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "square", "autoattack")
+# Which attack's curve stands for "the strongest attack" of a norm in the checks: the first of these asked for.
+STRENGTH_ORDER = ("autoattack", "pgd", "apgd_ce", "apgd_dlr", "square", "fgsm")
+# The settings only these attacks read: hparams() records them only when one of them is on (or the deep check,
+# which runs the autoattack sequence), so the settings of a run or study without them read as before they existed.
+USES = {"apgd_steps": ("apgd_ce", "apgd_dlr", "autoattack"), "apgd_restarts": ("apgd_ce", "apgd_dlr", "autoattack"),
+        "square_queries": ("square", "autoattack")}
 NORMS = ("inf", "2")  # as the flags spell them; NORM_NAMES as result keys and TensorBoard tags spell them
 NORM_NAMES = {"inf": "linf", "2": "l2"}
 # Backends of the attack: how a PGD step is computed, by cleverhans (fast_gradient_method, clip_eta, clip) or by
@@ -41,6 +50,7 @@ _GRID_OF = {"digits": "digits", "mnist5k": "mnist", "mnist": "mnist", "fashion_m
 # Config field -> the flag that sets it (for error messages).
 FLAG_OF = {"attacks": "attacks", "norms": "norms", "eps": "eps", "eps_l2": "eps_l2", "pgd_steps": "pgd_steps",
            "pgd_step_size": "pgd_step_size", "pgd_restarts": "pgd_restarts", "eval_examples": "eval_examples",
+           "apgd_steps": "apgd_steps", "apgd_restarts": "apgd_restarts", "square_queries": "square_queries",
            "batch_size": "attack_batch_size", "seed": "attack_seed", "backend": "attack_backend",
            "deep_check": "robustness_deep_check", "max_eps_accuracy": "robustness_max_eps_accuracy",
            "tolerance": "robustness_tolerance", "deep_check_tolerance": "robustness_deep_check_tolerance",
@@ -66,14 +76,17 @@ class RobustnessConfig:
   pgd_steps: int = 20
   pgd_step_size: Optional[float] = None  # None: 2.5·ε/steps (Madry et al.); always capped at ε.
   pgd_restarts: int = 1
+  apgd_steps: int = 100  # APGD iterations per run (gradient evaluations); AutoAttack's standard 100.
+  apgd_restarts: int = 1  # APGD random starts (per target class for APGD-T); AutoAttack's standard 1.
+  square_queries: int = 5000  # Square's model evaluations per example, the start included; AutoAttack's 5000.
   eval_examples: Optional[int] = None  # None: the whole test set.
   batch_size: int = 500  # Global batch, split over the replicas.
   seed: int = 0  # Random starts and noise are a function of (seed, example index, restart).
   backend: str = "cleverhans"  # PGD step: cleverhans's FGM + clip_eta + clip, or the fused tfrobust.ops step.
-  deep_check: bool = False  # Also PGD with 2x steps and max(5, 2x) restarts, and with the margin loss.
+  deep_check: bool = False  # Also the autoattack sequence (with 2x the APGD steps and restarts when it is asked for).
   max_eps_accuracy: float = 0.05  # The strongest attack must push accuracy below this at the largest ε.
   tolerance: float = 0.01  # Sampling-noise slack of the monotonicity, PGD ≤ FGSM and noise checks.
-  deep_check_tolerance: float = 0.01  # Largest accuracy drop the deep check's stronger PGDs may find.
+  deep_check_tolerance: float = 0.01  # Largest accuracy drop the deep check's autoattack sequence may find.
   zero_grad_tolerance: float = 0.01  # Largest fraction of examples with an exactly zero input gradient.
 
   def _bad(self, field, why):
@@ -101,20 +114,25 @@ class RobustnessConfig:
         self._bad(field, "give at least one ε (leave the flag out for the dataset's default grid)")
       if grid is not None and not all(math.isfinite(e) and e >= 0 for e in grid):
         self._bad(field, "every ε must be a finite number >= 0 (on the [0, 1] pixel scale)")
+      # The early stop attacks at each ε only what the smaller ones left robust: a grid out of order or with a
+      # value twice is a typo, not a request, and is refused rather than silently sorted.
+      if grid is not None and any(b <= a for a, b in zip(grid, grid[1:])):
+        self._bad(field, "the ε grid must be strictly ascending (no value twice)")
     if self.pgd_steps <= 0:
       self._bad("pgd_steps", "must be > 0")
     if self.pgd_step_size is not None and not (math.isfinite(self.pgd_step_size) and self.pgd_step_size > 0):
       self._bad("pgd_step_size", "must be a finite number > 0 (leave it out for 2.5·ε/steps)")
-    if self.pgd_restarts <= 0:
-      self._bad("pgd_restarts", "must be > 0")
+    for field in ("pgd_restarts", "apgd_steps", "apgd_restarts"):
+      if getattr(self, field) <= 0:
+        self._bad(field, "must be > 0")
+    if self.square_queries <= 0:
+      self._bad("square_queries", "the query budget must be > 0 (model evaluations per example)")
     if self.eval_examples is not None and self.eval_examples <= 0:
       self._bad("eval_examples", "must be > 0 (leave it out for the whole test set)")
     if self.batch_size <= 0:
       self._bad("batch_size", "must be > 0")
     if self.backend not in BACKENDS:
       self._bad("backend", f"choose one of {', '.join(BACKENDS)}")
-    if self.deep_check and "pgd" not in self.attacks:
-      self._bad("attacks", "--robustness_deep_check needs pgd among the attacks")
     for field in ("max_eps_accuracy", "tolerance", "deep_check_tolerance", "zero_grad_tolerance"):
       value = getattr(self, field)
       if not (math.isfinite(value) and 0 <= value <= 1):
@@ -122,7 +140,8 @@ class RobustnessConfig:
     return self
 
   def grid(self, norm, input_shape):
-    """The ε values evaluated for `norm`: the given grid or the dataset's default, with 0 added, sorted."""
+    """The ε values evaluated for `norm`: the given grid (ascending, validate() says) or the dataset's default,
+    with 0 added first."""
     given = self.eps if norm == "inf" else self.eps_l2
     if given is None:
       given = DEFAULT_EPS[default_grid_name(self.dataset, input_shape)][0 if norm == "inf" else 1]
@@ -138,7 +157,14 @@ class RobustnessConfig:
     d = dataclasses.asdict(self)
     for key in ("attacks", "norms", "eps", "eps_l2"):
       d[key] = None if d[key] is None else list(d[key])
+    for key, attacks in USES.items():
+      if not self.deep_check and not set(attacks) & set(self.attacks):
+        del d[key]
     return d
+
+  def strongest(self):
+    """The attack whose curve stands for the strongest of those asked for (STRENGTH_ORDER)."""
+    return next(a for a in STRENGTH_ORDER if a in self.attacks)
 
 
 def curve_name(attack, norm):
