@@ -20,7 +20,8 @@ Where cleverhans 4.0.0 (with TF 2.21, Keras 3, numpy 2) is wrong or slow, and wh
 - `madry_et_al` sets `sanity_checks=True` (crashes with a numpy 2 ValueError) and `rand_minmax=0.3` (a start
   that is not uniform in the ε-ball for ε < 0.3): never used. `sanity_checks` is never set here.
 - PGD has no restarts: `attack_batch` runs them and keeps, per example, the first restart that fools the model,
-  else the one with the largest loss.
+  else the one with the largest loss. (The evaluator runs each restart as its own pass, on the examples no
+  earlier restart fooled: sequences.py.)
 - With `y=None` cleverhans attacks the model's own predictions: the true labels are always passed.
 - `fast_gradient_method` casts its input to float32 silently; inputs here are float32 already.
 - Its L2 step divides the gradient by sqrt(max(1e-12, ‖g‖²)) (`optimize_linear`), so a gradient of norm below 1e-6
@@ -151,12 +152,15 @@ def pgd(model_fn, x, y, start, *, eps, norm, steps, step_size, loss_fn=log_odds,
 
 
 def attack_batch(model_fn, x, y, index, *, attack, norm, loss, seed, eps, step_size, steps, restarts,
-                 backend="cleverhans"):
+                 first_restart=0, backend="cleverhans"):
   """Adversarial examples for one batch; for PGD the per-example worst case over `restarts` random starts
   (a restart that fools the model if any does, the one with the largest loss among equals).
 
   attack: "fgsm", "pgd" or "noise" (a random point on the ε-sphere: the baseline an attack must beat).
   eps, step_size: scalars on the [0, 1] scale; steps, restarts: int32 scalars. y: the true labels.
+  first_restart: the number of the first restart (int32 scalar): restart r draws its start from seed stream
+    first_restart + r, so restart 3 run alone (restarts=1, first_restart=3) on any subset of the examples is
+    the restart 3 of a run of 5 (what the early stop of sequences.py relies on).
   backend: the PGD step ("cleverhans" or "fused", see `pgd`).
   """
   loss_fn = LOSSES[loss]
@@ -166,7 +170,7 @@ def attack_batch(model_fn, x, y, index, *, attack, norm, loss, seed, eps, step_s
     return tf.clip_by_value(x + eps * random_sphere(example_seeds(index, seed, NOISE_STREAM), x, norm=norm), 0., 1.)
 
   def run(restart):
-    start = random_start(example_seeds(index, seed, restart), x, norm=norm, eps=eps)
+    start = random_start(example_seeds(index, seed, first_restart + restart), x, norm=norm, eps=eps)
     adv = pgd(model_fn, x, y, start, eps=eps, norm=norm, steps=steps, step_size=step_size, loss_fn=loss_fn,
               backend=backend)
     logits = model_fn(adv)

@@ -1,6 +1,7 @@
 """The robustness evaluator's own sanity checks: named pass/fail verdicts, with the numbers they rest on, that
 tell when its adversarial accuracies cannot be trusted (examples out of step, a non-monotone curve, an attack
-weaker than FGSM or than noise, zero input gradients, and with the deep check an unconverged or masked PGD).
+weaker than FGSM or than noise, zero input gradients, and with the deep check an attack the autoattack sequence
+beats: unconverged, or gradients masked).
 
 Accuracies and tolerances are fractions in [0, 1]; ε on the [0, 1] pixel scale.
 """
@@ -10,11 +11,11 @@ from absl import logging
 
 from tfrobust.evaluators.robustness.config import curve_name
 
-# The deep check's stronger PGD: more steps and more random starts (its first starts are the main attack's own,
-# so it can only find more adversarial examples, never fewer).
+# The deep check runs the autoattack sequence (APGD-CE, APGD-T, Square); when autoattack is itself the attack
+# checked, with these factors on its APGD steps and restarts (its first starts are the main run's own, so it can
+# only find more adversarial examples, never fewer).
 DEEP_STEPS_FACTOR = 2
 DEEP_RESTARTS_FACTOR = 2
-DEEP_MIN_RESTARTS = 5
 
 
 _SLACK = 1e-9  # Accuracies are k/N in floating point: a difference of exactly one tolerance passes.
@@ -24,7 +25,8 @@ def sanity_checks(config, clean, curves, *, reference):
   """Named pass/fail verdicts with the numbers they rest on; each failure is also logged as a warning.
 
   clean: the AttackRunner's probe (clean correctness, zero/tiny input gradients, per example). curves: (kind, norm)
-  -> evaluate.Curve. reference: per-example clean correctness computed apart from the runner
+  -> evaluate.Curve; kind an attack of config.attacks, "noise", or "deep" (the deep check's autoattack).
+  reference: per-example clean correctness computed apart from the runner
   (`evaluate.reference_correct`).
   """
   tol, checks = config.tolerance, {}
@@ -47,8 +49,7 @@ def sanity_checks(config, clean, curves, *, reference):
       max(rises.values()) <= tol + _SLACK, f"largest rise of accuracy between neighbouring ε {max(rises.values()):.4f} "
       f"(tolerance {tol})", largest_rise=rises, tolerance=tol)
 
-  strongest = {norm: main[("pgd", norm)] if ("pgd", norm) in main else main[(config.attacks[0], norm)]
-               for norm in config.norms}
+  strongest = {norm: main[(config.strongest(), norm)] for norm in config.norms}
   final = {c.name: float(c.accuracy[-1]) for c in strongest.values()}
   checks["low_accuracy_at_max_eps"] = _verdict(
       max(final.values()) <= config.max_eps_accuracy + _SLACK, f"accuracy at the largest ε {final} (threshold "
@@ -85,16 +86,14 @@ def sanity_checks(config, clean, curves, *, reference):
 
   if config.deep_check:
     dtol = config.deep_check_tolerance
-    for kind, what in (("pgd_more", f"{DEEP_STEPS_FACTOR}x the PGD steps and max({DEEP_MIN_RESTARTS}, "
-                                    f"{DEEP_RESTARTS_FACTOR}x) the restarts"),
-                       ("pgd_margin", "the margin (CW) loss instead of cross-entropy")):
-      drop = {curve_name("pgd", n): float(np.max(main[("pgd", n)].accuracy - curves[(kind, n)].accuracy))
-              for n in config.norms}
-      checks[f"deep_{kind}"] = _verdict(
-          max(drop.values()) <= dtol + _SLACK,
-          f"largest accuracy drop from {what} {drop} (tolerance {dtol}; more means "
-          "PGD is not converged or gradients are masked)", largest_drop=drop, tolerance=dtol,
-          accuracy={n: curves[(kind, n)].accuracy.tolist() for n in config.norms})
+    drop = {c.name: float(np.max(c.accuracy - curves[("deep", n)].accuracy)) for n, c in strongest.items()}
+    what = ("autoattack with " f"{DEEP_STEPS_FACTOR}x the APGD steps and {DEEP_RESTARTS_FACTOR}x the restarts"
+            if config.strongest() == "autoattack" else "the autoattack sequence (APGD-CE, APGD-T, Square)")
+    checks["deep_autoattack"] = _verdict(
+        max(drop.values()) <= dtol + _SLACK,
+        f"largest accuracy drop from {what} {drop} (tolerance {dtol}; more means the attack is not converged or "
+        "gradients are masked)", largest_drop=drop, tolerance=dtol,
+        accuracy={n: curves[("deep", n)].accuracy.tolist() for n in config.norms})
 
   for name, check in checks.items():
     if not check["passed"]:

@@ -1,17 +1,19 @@
-"""The robustness evaluator: adversarial accuracy of a trained classifier along a grid of ε (FGSM, PGD; L∞, L2),
+"""The robustness evaluator: adversarial accuracy of a trained classifier along a grid of ε (FGSM, PGD, APGD, Square
+and the autoattack sequence; L∞, L2),
 its summary and its sanity checks, handed back as an Evaluation (tfrobust.evaluators): the section, TensorBoard
 scalars and curves, robustness.png and the per-example outcomes; the caller writes them.
 
 Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm; `eps_255`
 is ε·255 (pixel levels). Accuracies are fractions in [0, 1].
 
-The attacks are attacks.py (maths) and runner.py (compiled, batched); the checks checks.py; the config and the
-default ε grids config.py (TF-free). docs/robustness.md explains the grids, the checks and the cleverhans
+The attacks are attacks.py, apgd.py and square.py (maths), runner.py (compiled, batched) and sequences.py (their
+passes and the ε sweep with the early stop); the checks checks.py; the config and the default ε grids config.py
+(TF-free). docs/robustness.md explains the grids, the checks and the cleverhans
 problems worked around.
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -19,23 +21,30 @@ from absl import logging
 
 from tfrobust.evaluators import Evaluation
 from tfrobust.evaluators.robustness import checks
-from tfrobust.evaluators.robustness.checks import DEEP_MIN_RESTARTS, DEEP_RESTARTS_FACTOR, DEEP_STEPS_FACTOR
+from tfrobust.evaluators.robustness.checks import DEEP_RESTARTS_FACTOR, DEEP_STEPS_FACTOR
 from tfrobust.evaluators.robustness.config import ATTACKS, NORM_NAMES, NORMS, curve_name
 from tfrobust.evaluators.robustness.runner import AttackRunner
+from tfrobust.evaluators.robustness.sequences import Budget, sweep
 from tfrobust.models import check_input_shape
 from tfrobust.records.run import ExampleCurve
 
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-  """Per-example results of one attack × norm over its ε grid: correct[i, n] for eps[i] and example n."""
+  """Per-example results of one attack × norm over its ascending ε grid: correct[i, n] for eps[i] and example n,
+  with the early stop (sequences.py): an example fooled at ε counts as fooled at every larger ε of the grid.
+
+  step_sizes: PGD's step per ε, FGSM's ε; None where the attack has no fixed step (APGD adapts it, Square
+  samples). steps, restarts: as sequences.Budget.reported. attacked: example-passes run per ε (the work).
+  """
   attack: str
   norm: str
   eps: Tuple[float, ...]
-  step_sizes: Tuple[float, ...]
+  step_sizes: Tuple[Optional[float], ...]
   steps: int
   restarts: int
   correct: np.ndarray
+  attacked: Tuple[int, ...] = ()
 
   @property
   def name(self):
@@ -67,18 +76,20 @@ def measure(model, x, y, config, *, strategy=None, progress=True):
   x: float32 images [N, H, W, C] in [0, 1]; y: integer labels [N]. All N examples are used.
   strategy: a tf.distribute strategy; with several replicas each batch is split over them.
   Returns (section, curves): the JSON-ready section {"accuracy": [rows], "summary": {...}, "checks": {...},
-  "config": {...}} and the Curves of the attacks asked for (per-example outcomes).
+  "config": {...}} and the Curves of the attacks asked for (per-example outcomes; an example fooled at ε counts as
+  fooled at every larger ε of the grid, see sequences.py).
   """
   check_input_shape(model, x.shape[1:])
   runner = AttackRunner(model, x, y, batch_size=config.batch_size, seed=config.seed, strategy=strategy,
                         backend=config.backend)
+  reference, classes = reference_correct(model, x, y, config.batch_size)
   plan = _plan(config, x.shape[1:])
-  tick = _progress(progress, runner.num_batches * (1 + sum(len(grid) for *_, grid in plan)))
+  tick = _progress(progress)
   clean = runner.run("probe", "inf", on_batch=tick)
-  curves = {key: _curve(runner, config, attack, norm, grid, tick, **kw) for key, attack, norm, kw, grid in plan}
+  curves = {key: _curve(runner, config, attack, norm, grid, tick, budget, classes)
+            for key, attack, norm, budget, grid in plan}
   main = [c for (kind, _), c in curves.items() if kind in config.attacks]
   clean_accuracy = float(clean["correct"].mean())
-  reference = reference_correct(model, x, y, config.batch_size)
   section = {"accuracy": [e for c in main for e in c.entries()],
              "summary": {c.name: c.summary(clean_accuracy) for c in main},
              "checks": checks.sanity_checks(config, clean, curves, reference=reference),
@@ -87,45 +98,49 @@ def measure(model, x, y, config, *, strategy=None, progress=True):
 
 
 def reference_correct(model, x, y, batch_size):
-  """Whether the model classifies each example right, by a plain eager call per batch: none of the runner's
-  compiled steps, replicas, example indices or reordering, so that `eps0_equals_clean` compares two paths."""
-  predictions = [np.argmax(np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False)), axis=1)
-                 for i in range(0, len(x), batch_size)]
-  return np.concatenate(predictions) == np.asarray(y)
+  """(whether the model classifies each example right, its number of classes), by a plain eager call per batch:
+  none of the runner's compiled steps, replicas, example indices or reordering, so that `eps0_equals_clean`
+  compares two paths."""
+  logits = [np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False))
+            for i in range(0, len(x), batch_size)]
+  return np.concatenate([np.argmax(z, axis=1) for z in logits]) == np.asarray(y), logits[0].shape[-1]
 
 
 def _plan(config, input_shape):
-  """(key, attack, norm, options, grid) of every curve: the attacks, the noise baseline, the deep-check PGDs."""
-  plan = []
+  """(key, attack, norm, budget, grid) of every curve: the attacks, the noise baseline, and for the deep check the
+  autoattack sequence (key "deep"), with DEEP_STEPS_FACTOR × the APGD steps and DEEP_RESTARTS_FACTOR × its
+  restarts when autoattack is already among the attacks (else it would compare the sequence with itself)."""
+  plan, budget = [], Budget.of(config)
   for norm in config.norms:
     grid = config.grid(norm, input_shape)
-    plan += [((attack, norm), attack, norm, {}, grid) for attack in config.attacks]
-    plan.append((("noise", norm), "noise", norm, {}, grid))
+    plan += [((attack, norm), attack, norm, budget, grid) for attack in config.attacks]
+    plan.append((("noise", norm), "noise", norm, budget, grid))
     if config.deep_check:
-      more = {"steps": DEEP_STEPS_FACTOR * config.pgd_steps,
-              "restarts": max(DEEP_MIN_RESTARTS, DEEP_RESTARTS_FACTOR * config.pgd_restarts)}
-      plan.append((("pgd_more", norm), "pgd", norm, more, grid))
-      plan.append((("pgd_margin", norm), "pgd", norm, {"loss": "margin"}, grid))
+      deep = budget if "autoattack" not in config.attacks else dataclasses.replace(
+          budget, apgd_steps=DEEP_STEPS_FACTOR * budget.apgd_steps,
+          apgd_restarts=DEEP_RESTARTS_FACTOR * budget.apgd_restarts)
+      plan.append((("deep", norm), "autoattack", norm, deep, grid))
   return plan
 
 
-def _curve(runner, config, attack, norm, grid, on_batch, *, steps=None, restarts=None, loss="ce"):
-  """One attack × norm along its ε grid, as a Curve."""
-  steps = (steps or config.pgd_steps) if attack == "pgd" else 1
-  restarts = (restarts or config.pgd_restarts) if attack == "pgd" else 1
-  step_sizes = [config.step_size(e, steps) if attack == "pgd" else e for e in grid]
-  correct = [runner.run(attack, norm, eps=e, step_size=s, steps=steps, restarts=restarts, loss=loss,
-                        on_batch=on_batch)["correct"] for e, s in zip(grid, step_sizes)]
-  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, np.stack(correct))
+def _curve(runner, config, attack, norm, grid, on_batch, budget, classes):
+  """One attack × norm along its ε grid with the early stop (sequences.sweep), as a Curve."""
+  steps, restarts = budget.reported(attack)
+  step_sizes = [config.step_size(e, steps) if attack == "pgd" else e if attack in ("fgsm", "noise") else None
+                for e in grid]
+  correct, attacked = sweep(runner, attack, norm, grid, budget, classes=classes, step_size=config.step_size,
+                            on_batch=on_batch)
+  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, correct, tuple(attacked.tolist()))
 
 
-def _progress(progress, total):
-  """A callback advancing a Keras progress bar by one batch (the bar the training loop shows), or a no-op."""
+def _progress(progress):
+  """A callback advancing a Keras progress bar by one batch (the bar the training loop shows), or a no-op. The
+  total is not known ahead: the early stop decides how many batches each ε needs."""
   if not progress:
     return lambda: None
   import keras
-  print(f"robustness: {total} attack batches")
-  bar, done = keras.utils.Progbar(total, unit_name="batch"), [0]
+  print("robustness: attack batches (fewer at each ε as examples are fooled)")
+  bar, done = keras.utils.Progbar(None, unit_name="batch"), [0]
 
   def tick():
     done[0] += 1
@@ -150,6 +165,8 @@ def evaluate(model, dataset, config, *, strategy=None, progress=True):
   """The robustness Evaluation of a trained model on the first eval_examples test examples: the section, the
   TensorBoard scalars and curves, robustness.png and the per-example outcomes.
 
+  examples: one records.run.ExampleCurve per attack × norm, monotone in ε (an example fooled at ε counts as fooled
+  at every larger ε: the early stop of sequences.py), so its min_fool_eps is the smallest grid ε that fooled it.
   TensorBoard gets `robustness/<attack>_<linf|l2>/eps_<ε>` at step 0 (one number per ε, what the HParams dashboard
   reads) and the curve `robustness/curve/<attack>_<linf|l2>`: adversarial accuracy with ε as the step, in quarter
   pixel levels for L∞ (step = round(ε·1020): 4 = 1/255) and in hundredths for L2 (step = round(ε·100)).
@@ -170,11 +187,12 @@ def evaluate(model, dataset, config, *, strategy=None, progress=True):
 
 def format_table(section):
   """The robustness rows, summaries and checks as aligned text."""
-  lines = [f"{'attack':<6} {'norm':<4} {'eps':>8} {'eps*255':>8} {'steps':>5} {'step':>8} {'restarts':>8} "
+  lines = [f"{'attack':<10} {'norm':<4} {'eps':>8} {'eps*255':>8} {'steps':>5} {'step':>8} {'restarts':>8} "
            f"{'accuracy':>8}"]
   for e in section["accuracy"]:
-    lines.append(f"{e['attack']:<6} {e['norm']:<4} {e['eps']:>8.4g} {e['eps_255']:>8.4g} {e['steps']:>5} "
-                 f"{e['step_size']:>8.4g} {e['restarts']:>8} {e['accuracy']:>8.4f}")
+    step = "-" if e["step_size"] is None else f"{e['step_size']:.4g}"
+    lines.append(f"{e['attack']:<10} {e['norm']:<4} {e['eps']:>8.4g} {e['eps_255']:>8.4g} {e['steps']:>5} "
+                 f"{step:>8} {e['restarts']:>8} {e['accuracy']:>8.4f}")
   for name, summary in section["summary"].items():
     lines.append(f"{name}: area under accuracy vs ε {summary['auc']:.4g} (mean accuracy "
                  f"{summary['mean_accuracy']:.4f} over [0, {summary['eps_max']:g}])")

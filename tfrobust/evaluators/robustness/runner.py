@@ -1,8 +1,10 @@
-"""The attacks of attacks.py run over a set of examples: compiled once per model and attack (and cached for as
-long as the model lives), fed batch by batch, split over the replicas of a tf.distribute strategy, and handed
-back as per-example numpy arrays in example order.
+"""The attacks (attacks.py: FGSM, PGD, noise; apgd.py: APGD-CE, APGD-DLR, APGD-T; square.py: Square) run over any
+subset of a fixed set of examples: compiled once per model and attack (and cached for as long as the model lives),
+the subset packed into full batches, split over the replicas of a tf.distribute strategy, and handed back as
+per-example numpy arrays in the subset's order. sequences.py decides which subset each pass attacks.
 
-Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm.
+Units: images on the [0, 1] pixel scale; ε and the PGD step size on that scale, in the attack's norm; APGD steps
+are gradient evaluations, Square queries model evaluations, per example.
 """
 
 import weakref
@@ -10,12 +12,19 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.evaluators.robustness import apgd, square
 from tfrobust.evaluators.robustness.attacks import attack_batch
 from tfrobust.losses import cross_entropy
 
 # Below this L2 norm an input gradient counts as tiny: cleverhans's L2 step divides by sqrt(max(1e-12, ‖g‖²)),
 # so it moves less than asked (see attacks.py).
 TINY_GRAD_NORM = 1e-6
+# The compiled steps: "probe" (clean correctness and input gradients), cleverhans's "fgsm" and "pgd", the "noise"
+# baseline, "apgd" (untargeted, loss "ce" or "dlr"), "apgd_t" (targeted DLR towards one ranked class), "square".
+STEPS = ("probe", "fgsm", "pgd", "noise", "apgd", "apgd_t", "square")
+# apgd.py draws APGD run k's start from seed stream APGD_STREAM + 2k (its _STREAMS_PER_RUN): run k alone is the
+# seeds shifted by this much (tests/evaluators/robustness/test_runner.py pins it against apgd's own restarts).
+APGD_STREAMS_PER_RUN = 2
 
 
 def _connected(logits, images):
@@ -30,11 +39,13 @@ def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_ex
                      backend="cleverhans"):
   """The compiled attack of one model: `step(iterator, hparams) -> {"index", "correct"[, "x_adv"]}`.
 
-  Built once and reused for every ε and batch: `iterator` yields (x, y, index) batches (a distributed iterator
-  when `strategy` has several replicas, each replica attacking its share with `strategy.run`); `hparams` holds
-  scalar tensors seed (int64), eps, step_size (float32, [0, 1] scale), steps, restarts (int32), so changing them
-  never retraces. The model runs in inference mode and returns logits.
+  Built once and reused for every ε, run and batch: `iterator` yields (x, y, index) batches (a distributed
+  iterator when `strategy` has several replicas, each replica attacking its share with `strategy.run`); `hparams`
+  holds scalar tensors seed (int64), eps, step_size (float32, [0, 1] scale), steps, restarts, run, target, queries
+  (int32), so changing them never retraces. The model runs in inference mode and returns logits.
   """
+  if attack not in STEPS or attack == "probe":
+    raise ValueError(f"attack={attack!r}: choose one of {', '.join(STEPS[1:])}")
   if backend == "fused":
     from tfrobust import ops
     ops.implementation()  # Loads the op library (or picks its fallback) now, not while tracing.
@@ -44,7 +55,7 @@ def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_ex
 
   def replica_step(batch, hparams):
     x, y, index = batch
-    adv = attack_batch(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, backend=backend, **hparams)
+    adv = _adversarial(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, backend=backend, **hparams)
     out = {"index": index,
            "correct": tf.equal(tf.argmax(model_fn(adv), axis=1, output_type=y.dtype), y)}
     if return_examples:
@@ -52,6 +63,27 @@ def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_ex
     return out
 
   return _compile(replica_step, strategy)
+
+
+def _adversarial(model_fn, x, y, index, *, attack, norm, loss, backend, seed, eps, step_size, steps, restarts, run,
+                 target, queries):
+  """One batch's adversarial examples. run: the number of the first restart (PGD) or APGD run (k = t·R + r for
+  target t of APGD-T, as apgd.apgd_targeted numbers them); target: the rank after the true class of APGD-T's
+  target class (0 = the runner-up of the clean logits)."""
+  if attack in ("fgsm", "pgd", "noise"):
+    return attack_batch(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, seed=seed, eps=eps,
+                        step_size=step_size, steps=steps, restarts=restarts, first_restart=run, backend=backend)
+  if attack == "square":
+    return square.square(model_fn, x, y, square.square_seeds(index, seed), eps=eps, norm=norm, queries=queries)[0]
+  seeds = apgd.apgd_seeds(index, seed) + tf.stack(
+      [tf.constant(0, tf.int64), APGD_STREAMS_PER_RUN * tf.cast(run, tf.int64)])
+  if attack == "apgd":
+    return apgd.apgd(model_fn, x, y, seeds, eps=eps, norm=norm, steps=steps, loss=loss, restarts=restarts)[0]
+  logits = model_fn(x)
+  ranked = tf.math.top_k(logits, tf.shape(logits)[1]).indices
+  goal = tf.cast(tf.gather(ranked, target + 1, axis=1), y.dtype)
+  return apgd.apgd(model_fn, x, y, seeds, eps=eps, norm=norm, steps=steps, loss="dlr_targeted", target=goal,
+                   restarts=restarts)[0]
 
 
 def make_probe_step(model, *, strategy=None):
@@ -117,51 +149,66 @@ def _weak_callable(model):
 
 
 class AttackRunner:
-  """Runs compiled attacks of one model over a fixed set of examples, batch by batch, on the strategy.
+  """Runs compiled attacks of one model over any subset of a fixed set of examples, packed into full batches
+  (the last one partial), on the strategy.
 
-  Results come back as numpy arrays in example order, whatever the number of replicas or the batch size.
-  backend: the PGD step, "cleverhans" or "fused" (see attacks.pgd).
+  Results come back as numpy arrays in the order of the subset asked for, whatever the number of replicas or the
+  batch size. backend: the PGD step, "cleverhans" or "fused" (see attacks.pgd).
   """
 
   def __init__(self, model, x, y, *, batch_size, seed, strategy=None, backend="cleverhans"):
     self._model, self._strategy, self._seed, self._backend = model, strategy, seed, backend
     self._distributed = strategy is not None and strategy.num_replicas_in_sync > 1
+    self._x, self._y = np.asarray(x, np.float32), np.asarray(y, np.int64)
+    self._batch_size = batch_size
     self.num_examples = len(x)
     self.num_batches = -(-len(x) // batch_size)
-    index = np.arange(len(x), dtype=np.int64)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int64), index))
+
+  def _dataset(self, indices):
+    """The examples `indices` (ascending) as batches of batch_size: a pass over a subset costs what its size does
+    (masking the examples done would cost what the whole set does)."""
+    ds = tf.data.Dataset.from_tensor_slices((self._x[indices], self._y[indices], indices))
     # No prefetch and no autotuning: the batches are in memory, and tf.data's background threads took a third
     # of the 2 CPU cores from the attack (bench/attack_throughput.py: PGD-20 on 500 MNIST images 4.5 s -> 2.8 s).
     options = tf.data.Options()
     options.autotune.enabled = False
-    ds = ds.batch(batch_size).with_options(options)
-    self._ds = strategy.experimental_distribute_dataset(ds) if self._distributed else ds
+    ds = ds.batch(self._batch_size).with_options(options)
+    return self._strategy.experimental_distribute_dataset(ds) if self._distributed else ds
 
   def step(self, attack, norm, loss="ce", return_examples=False):
     """The compiled step for this attack (cached per model, see `compiled_step`)."""
     return compiled_step(self._model, attack, norm, loss=loss, strategy=self._strategy,
                          return_examples=return_examples, backend=self._backend)
 
-  def run(self, attack, norm, *, eps=0.0, step_size=0.0, steps=1, restarts=1, loss="ce", return_examples=False,
-          on_batch=None):
-    """One pass over the examples: dict of arrays ("correct", ["zero_grad", "tiny_grad" | "x_adv"]) in example
-    order.
+  def run(self, attack, norm, *, indices=None, eps=0.0, step_size=0.0, steps=1, restarts=1, run=0, target=0,
+          queries=1, loss="ce", return_examples=False, on_batch=None):
+    """One pass over the examples `indices` (default: all): dict of arrays ("correct", ["zero_grad", "tiny_grad"
+    | "x_adv"]) in the order of `indices`.
 
-    attack: "fgsm", "pgd", "noise" or "probe" (clean correctness and zero input gradients).
-    eps, step_size: on the [0, 1] pixel scale, in `norm`; steps, restarts: PGD only.
+    attack: one of STEPS ("probe": clean correctness and zero input gradients).
+    eps, step_size: on the [0, 1] pixel scale, in `norm`. steps: PGD or APGD iterations; restarts: random starts
+    within this pass; run: the first restart's (or APGD run's) number, which picks its seeds; target: APGD-T's
+    target rank; queries: Square's budget per example. on_batch: called after each batch (progress).
     """
+    indices = np.arange(self.num_examples) if indices is None else np.asarray(indices, np.int64)
     step = self.step(attack, norm, loss, return_examples)
+    if not len(indices):
+      return {"correct": np.zeros(0, bool), **({"x_adv": self._x[:0]} if return_examples else {})}
     hparams = {"seed": tf.constant(self._seed, tf.int64), "eps": tf.constant(eps, tf.float32),
                "step_size": tf.constant(step_size, tf.float32), "steps": tf.constant(steps, tf.int32),
-               "restarts": tf.constant(restarts, tf.int32)}
-    iterator, parts = iter(self._ds), []
-    for _ in range(self.num_batches):
+               "restarts": tf.constant(restarts, tf.int32), "run": tf.constant(run, tf.int32),
+               "target": tf.constant(target, tf.int32), "queries": tf.constant(queries, tf.int32)}
+    order = np.argsort(indices, kind="stable")
+    iterator, parts = iter(self._dataset(indices[order])), []
+    for _ in range(-(-len(indices) // self._batch_size)):
       parts.append({k: self._to_numpy(v) for k, v in step(iterator, hparams).items()})
       if on_batch is not None:
         on_batch()
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    order = np.argsort(out.pop("index"), kind="stable")
-    return {k: v[order] for k, v in out.items()}
+    got = np.argsort(out.pop("index"), kind="stable")  # replicas may hand their shares back in any order
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))  # position in the ascending subset of each asked-for index
+    return {k: v[got][back] for k, v in out.items()}
 
   def _to_numpy(self, value):
     if self._distributed:
