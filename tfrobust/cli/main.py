@@ -10,7 +10,9 @@ import os
 from absl import flags as absl_flags
 
 from tfrobust import cli
+from tfrobust import io
 from tfrobust.cli import flags
+from tfrobust.records import names
 
 FLAGS = absl_flags.FLAGS
 flags.define_flags()
@@ -21,9 +23,8 @@ absl_flags.DEFINE_string("output_dir", None, "Where the run is written (default 
 def main(argv):
   cli.check_no_arguments(argv)
   experiment = flags.experiment_from_flags(FLAGS).validate()  # before TensorFlow loads
-  from tfrobust import distribute, io
+  from tfrobust import distribute  # TensorFlow from here on: bad flags were refused without it
   from tfrobust.experiment import run
-  from tfrobust.records import names
   strategy = distribute.make_strategy(FLAGS.num_cpu_devices)
   output_dir = FLAGS.output_dir or cli.default_output_dir()
   result = run.run_experiment(experiment, output_dir, strategy=strategy, extra={"flags": FLAGS.flags_into_string()})

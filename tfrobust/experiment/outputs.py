@@ -7,6 +7,7 @@ file or a writer itself.
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from tfrobust import io
 from tfrobust.records import run as run_records
@@ -16,7 +17,6 @@ FIGURE_DPI = 100
 
 def clean_correct(model, x, y, batch_size):
   """Per test example, whether `model` (images in [0, 1] → logits) classifies it right, in inference mode."""
-  import tensorflow as tf  # the records and the figures need no TensorFlow; this does
   predictions = [np.argmax(np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False)), axis=1)
                  for i in range(0, len(x), batch_size)]
   return np.concatenate(predictions) == np.asarray(y) if predictions else np.zeros(0, bool)
@@ -44,7 +44,6 @@ def write_examples(evaluations, out_dir, clean):
 
 def write_tensorboard(evaluations, writer):
   """Every evaluator's scalars (at step 0) and curves (their own steps) to a tf.summary writer."""
-  import tensorflow as tf
   with writer.as_default():
     for ev in evaluations.values():
       for tag, value in ev.scalars.items():

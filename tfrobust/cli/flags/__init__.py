@@ -9,6 +9,7 @@ entry point fails with that ImportError instead of quietly running without the e
 import importlib
 
 from tfrobust import evaluators
+from tfrobust.config import ExperimentConfig
 from tfrobust.cli.flags import train
 
 
@@ -25,7 +26,6 @@ def define_flags():
 
 
 def experiment_from_flags(FLAGS):  # pylint: disable=invalid-name
-  from tfrobust.config import ExperimentConfig
   sections = {e.name: evaluator_flags(e).config_from_flags(FLAGS, FLAGS.dataset) for e in evaluators.REGISTRY}
   return ExperimentConfig(train=train.train_config_from_flags(FLAGS),
                           evaluators={name: cfg for name, cfg in sections.items() if cfg is not None},
