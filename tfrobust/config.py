@@ -51,6 +51,10 @@ class TrainConfig:
   # SGD updates to stop after (0: no cap, the epochs budget). A study's steps budget sets it with
   # epochs = ceil(max_steps / steps per epoch), so the last epoch may be partial.
   max_steps: int = 0
+  # nats; > 0: the loss budget. Training stops at the first epoch end whose cross-entropy over the whole training
+  # set (inference mode, the same measure as result.json's metrics.train_loss) is at or below this; `epochs` is
+  # then the cap, and a run that reaches it without the target did not reach it. 0: no target.
+  target_train_loss: float = 0.0
   seed: int = 0
   jit_compile: bool = False
   deterministic: bool = False
@@ -80,7 +84,11 @@ class TrainConfig:
       d.pop(key)
     d["lr_decay_epochs"] = list(self.lr_decay_epochs)
     d["scaled_lr"] = self.scaled_lr
-    d["budget"] = "steps" if self.max_steps else "epochs"  # what fixes the run's length
+    # What fixes the run's length. The target enters only where it is set, so that every run and sweep written
+    # before the loss budget existed keeps its identity (absent means no target).
+    d["budget"] = "loss" if self.target_train_loss else "steps" if self.max_steps else "epochs"
+    if not self.target_train_loss:
+      d.pop("target_train_loss")
     return d
 
   def validate(self):
@@ -97,6 +105,10 @@ class TrainConfig:
       bad("epochs", "must be > 0")
     if self.max_steps < 0:
       bad("max_steps", "must be >= 0 (0: no cap, train --epochs epochs)")
+    if not (math.isfinite(self.target_train_loss) and self.target_train_loss >= 0):
+      bad("target_train_loss", "must be a finite number of nats >= 0 (0: no target)")
+    if self.target_train_loss and self.max_steps:
+      bad("target_train_loss", "a loss target and --max_steps are two budgets; give one")
     if not (0 <= self.momentum < 1):
       bad("momentum", "must be in [0, 1)")
     if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

@@ -146,3 +146,69 @@ def test_steps_budget_stops_mid_epoch_and_resumes_exactly(tmp_path):
   timing = ("epoch_s", "train/images_per_s")
   assert [{k: v for k, v in h.items() if k not in timing} for h in resumed.history] == \
       [{k: v for k, v in h.items() if k not in timing} for h in ref.history]  # the epochs before the kill kept
+
+
+def _fit_to_target(ckdir, target, *, epochs=4, kill_at_call=None):
+  """MLP on digits at B = 64 (22 steps an epoch) under a loss target (nats) capped at `epochs`; a checkpoint after
+  every step, one step per call; optionally killed when call `kill_at_call` starts."""
+  from tfrobust import config, data, models
+  from tfrobust.train import driver
+  from tfrobust.train.step import Trainer
+  ds = data.load_digits()
+  cfg = config.TrainConfig(model="mlp", batch_size=64, epochs=epochs, target_train_loss=target, steps_per_call=1,
+                           checkpoint_every_steps=1, epoch_test_eval=False).validate()
+  trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
+                    global_batch_size=64, steps_per_call=1)
+  if kill_at_call is not None:
+    calls, run_steps = [], trainer.run_steps
+
+    def dying(*args, **kwargs):
+      calls.append(1)
+      if len(calls) == kill_at_call:
+        raise _Killed()
+      return run_steps(*args, **kwargs)
+    trainer.run_steps = dying
+  return driver.fit(trainer, ds, cfg, checkpoint_dir=ckdir, progress=False), trainer, ds
+
+
+def test_loss_target_never_reached_stops_at_the_cap_and_is_marked(tmp_path):
+  from tfrobust.train import driver
+  fit, trainer, ds = _fit_to_target(str(tmp_path / "cap"), 1e-6, epochs=3)
+  assert fit.reached_target is False and fit.steps == 3 * (1437 // 64) and len(fit.history) == 3
+  losses = [h[driver.WHOLE_SET_LOSS] for h in fit.history]
+  assert all(loss > 1e-6 for loss in losses)
+  # The measure is the whole training set's loss at the epoch's end: what the run records as metrics.train_loss.
+  assert losses[-1] == trainer.loss_and_accuracy(ds.x_train, ds.y_train, 1000)[0]
+
+
+def test_loss_target_stops_at_the_first_epoch_at_or_below_it_and_resumes_exactly(tmp_path):
+  from tfrobust.train import driver
+  probe, _, _ = _fit_to_target(str(tmp_path / "probe"), 1e-6, epochs=4)
+  losses = [h[driver.WHOLE_SET_LOSS] for h in probe.history]
+  assert losses[0] > losses[1] > losses[2]
+  target = (losses[1] + losses[2]) / 2  # first reached at the end of epoch 3
+  ref, ref_trainer, _ = _fit_to_target(str(tmp_path / "ref"), target, epochs=4)
+  spe = 1437 // 64
+  assert ref.reached_target is True and ref.steps == 3 * spe and [h["epoch"] for h in ref.history] == [1, 2, 3]
+  assert tf.train.latest_checkpoint(str(tmp_path / "ref")).endswith(f"ckpt-{3 * spe}")  # saved where it stopped
+
+  again, _, _ = _fit_to_target(str(tmp_path / "ref"), target, epochs=4)  # killed after its final checkpoint
+  assert again.reached_target is True and again.steps == 3 * spe and again.resumed_from_step == 3 * spe
+
+  killed = str(tmp_path / "killed")
+  with pytest.raises(_Killed):
+    _fit_to_target(killed, target, epochs=4, kill_at_call=2 * spe + 5)  # inside epoch 3
+  resumed, trainer, _ = _fit_to_target(killed, target, epochs=4)
+  assert resumed.resumed_from_step == 2 * spe + 4 and resumed.reached_target is True and resumed.steps == 3 * spe
+  for a, b in zip(ref_trainer.model.get_weights(), trainer.model.get_weights()):
+    assert np.array_equal(a, b)
+  assert [h[driver.WHOLE_SET_LOSS] for h in resumed.history] == [h[driver.WHOLE_SET_LOSS] for h in ref.history]
+
+
+def test_target_reached_reads_the_epoch_that_ended_at_the_step():
+  from tfrobust.train import driver
+  entry = {"steps": 10, driver.WHOLE_SET_LOSS: 0.05}
+  assert driver.target_reached([entry], 10, 0.05)  # at the target counts
+  assert not driver.target_reached([entry], 10, 0.0499)
+  assert not driver.target_reached([entry], 12, 0.05)  # a later step: that epoch's measure is not this one's
+  assert not driver.target_reached([entry], 10, 0.0)  # no target

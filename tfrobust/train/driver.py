@@ -26,12 +26,13 @@ class FitResult:
   divergence: Optional[dict] = None
   history: list = dataclasses.field(default_factory=list)
   train_s: float = 0.0
-  eval_s: float = 0.0  # the per-epoch test evaluation
+  eval_s: float = 0.0  # the per-epoch evaluations: the test set, and the whole training set under a loss target
   checkpoint_s: float = 0.0  # checkpoints and the history file beside them
   summary_s: float = 0.0  # TensorBoard scalars and the per-epoch progress line
   setup_s: float = 0.0  # the checkpoint restore and the input pipeline, before the first step
   resumed_from_step: int = 0
   steps: int = 0  # SGD updates done in all (the step a diverged run stopped before, for it)
+  reached_target: Optional[bool] = None  # the loss budget: stopped at the target (False: at the cap); None: no target
 
 
 HISTORY_FILE = "history.json"  # beside the checkpoints: a resumed run keeps the epochs done before the kill
@@ -41,6 +42,10 @@ CHECKPOINTS_KEPT = 2
 # slots of `epoch_sums`.
 LOSS_SUM, CORRECT, EXAMPLES, GRAD_NORM_SUM = range(4)
 EPOCH_SUM_SLOTS = 4
+# The loss budget's measure, in an epoch's history entry: cross-entropy (nats) and accuracy over the whole training
+# set in inference mode at the epoch's end, the weights fixed (the running train/loss averages over weights that
+# moved during the epoch, and over dropped-out units where a model has them).
+WHOLE_SET_LOSS, WHOLE_SET_ACCURACY = "train/whole_set_loss", "train/whole_set_accuracy"
 
 
 class CheckpointCorrupt(UsageError):
@@ -78,11 +83,22 @@ def _read_history(checkpoint_dir, step):
   return [r for r in io.read_json(path) if r.get("steps", step + 1) <= step]
 
 
+def target_reached(history, step, target):
+  """Whether the loss budget's run is over at `step`: the epoch that ended there measured a whole-training-set loss
+  at or below `target` nats. Read from the history, so that a run killed after its final checkpoint (and before
+  its result) resumes to stop where it stopped, and does not train on."""
+  last = history[-1] if history else None
+  return bool(target and last is not None and last.get("steps") == step and WHOLE_SET_LOSS in last
+              and last[WHOLE_SET_LOSS] <= target)
+
+
 def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True):
   """Trains `trainer.model` on `dataset` as `config` says, resuming from `checkpoint_dir` if it holds a run.
 
   The run is config.epochs epochs, or exactly config.max_steps updates when that is set (a steps budget): the
-  last epoch is then partial, and still gets its history entry and checkpoint. `progress`: one plain line per
+  last epoch is then partial, and still gets its history entry and checkpoint. With config.target_train_loss (the
+  loss budget) every epoch's end also measures the loss over the whole training set, and the run stops at the
+  first epoch at or below the target, config.epochs being the cap. `progress`: one plain line per
   epoch, plus a keras Progbar only when stdout is a terminal (its redraws would fill a log file).
   """
   t_setup = time.perf_counter()
@@ -98,6 +114,8 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
     result.history = _read_history(checkpoint_dir, result.resumed_from_step)
     logging.info("resumed from step %d of %d", result.resumed_from_step, total_steps)
   step = int(step_var.numpy())
+  target = config.target_train_loss
+  reached = target_reached(result.history, step, target)
 
   stream = data_lib.training_stream(dataset.x_train, dataset.y_train, config.batch_size,
                                     seed=config.seed, epochs=config.epochs, start_step=step,
@@ -108,7 +126,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
   epoch_start = last_checkpoint = time.perf_counter()
   result.setup_s = epoch_start - t_setup
   epoch_train_s = 0.0
-  while step < total_steps:
+  while step < total_steps and not reached:
     epoch = step // spe
     epoch_steps = min(spe, total_steps - epoch * spe)  # the last epoch of a steps budget may be partial
     if show_bar and bar is None:
@@ -145,6 +163,12 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       result.train_s += epoch_train_s
       record = epoch_record(sums, epoch=epoch + 1, lr=lr_at(step - 1), train_s=epoch_train_s,
                             wall_s=time.perf_counter() - epoch_start, epoch_steps=epoch_steps, steps=step)
+      if target:
+        t0 = time.perf_counter()
+        record[WHOLE_SET_LOSS], record[WHOLE_SET_ACCURACY] = trainer.loss_and_accuracy(
+            dataset.x_train, dataset.y_train, config.eval_batch_size)
+        result.eval_s += time.perf_counter() - t0
+        reached = target_reached([record], step, target)
       if config.epoch_test_eval:
         t0 = time.perf_counter()
         record["test/loss"], record["test/accuracy"] = trainer.loss_and_accuracy(
@@ -156,7 +180,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       result.summary_s += time.perf_counter() - t0
       epoch_sums.assign(tf.zeros(EPOCH_SUM_SLOTS, tf.float64))
       due = time.perf_counter() - last_checkpoint >= config.checkpoint_every_s
-      if due or step == total_steps:
+      if due or step == total_steps or reached:
         t0 = time.perf_counter()
         _save(manager, checkpoint_dir, result.history, step)
         result.checkpoint_s += time.perf_counter() - t0
@@ -169,6 +193,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       manager.save(checkpoint_number=step)
       result.checkpoint_s += time.perf_counter() - t0
   result.steps = step
+  result.reached_target = reached if target else None
   return result
 
 
@@ -194,6 +219,8 @@ def _report_epoch(record, epochs, writer, progress):
   if progress:
     test = (f" | test loss {record['test/loss']:.4f} acc {record['test/accuracy']:.4f}"
             if "test/loss" in record else "")
+    if WHOLE_SET_LOSS in record:
+      test += f" | whole training set loss {record[WHOLE_SET_LOSS]:.4f}"
     print(f"epoch {record['epoch']}/{epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f}"
           f"{test} | lr {record['train/learning_rate']:.4g} | {record['train/images_per_s']:,.0f} img/s", flush=True)
   if writer is not None:
