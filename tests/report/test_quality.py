@@ -110,3 +110,21 @@ def test_lambda_max_is_algebraic_and_keeps_its_sign():
 def test_class_rules_state_the_constants():
   text = " ".join(q.class_rules()) + q.trained_rule()
   assert "chance + 0.05" in text and "≥ 50%" in text and "at most 0.1 nats" in text and "0.3 nats" in q.trained_rule(0.3)
+
+
+def test_under_the_loss_budget_trained_means_reached_the_target():
+  """The threshold is the budget's target, not --trained_loss: 0.04 nats reached a 0.05 target (trained even with
+  --trained_loss 0.01), 0.2 did not (not trained even with --trained_loss 1.0); the budget sentence counts them."""
+  loss_hp = {"budget": "loss", "target_train_loss": 0.05, "epochs": 150}
+  ts = [parse_trial(line(trial_id="a", hparams=loss_hp, metrics={"train_loss": 0.04})),
+        parse_trial(line(trial_id="b", hparams=loss_hp, metrics={"train_loss": 0.2}))]
+  kinds = {t.trial_id: q.classify(t) for t in ts}
+  for threshold in (0.01, 1.0):
+    out = q.trained(ts, kinds, threshold)
+    assert out["a"][0] is True and "reached the target 0.05 nats after 10 epoch(s)" in out["a"][1]
+    assert out["b"][0] is False and "did not reach the target 0.05 nats within the cap of 150 epochs" in out["b"][1]
+  budget, text = q.budget_of(ts)
+  assert budget == "loss" and "**0.05 nats**" in text and "**150 epochs**" in text and "1 of 2 finished" in text
+  assert "target" in q.trained_rule(budget="loss") and q.trained_rule() != q.trained_rule(budget="loss")
+  with pytest.raises(UsageError, match="mixes training budgets"):
+    q.budget_of(ts + [parse_trial(line(trial_id="c"))])

@@ -40,6 +40,7 @@ class Context:
   margins: dict
   min_seeds: int
   trained_loss: float = quality.TRAINED_LOSS
+  budget: str = "epochs"  # quality.budget_of: epochs | steps | loss
   figs: list = dataclasses.field(default_factory=list)
   generated: str = ""
 
@@ -124,14 +125,14 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
   trials, notes = sweep_records.load_trials(sweep_dir)
   for n in notes:
     print(f"warning: {n}", file=sys.stderr)
-  _, budget_text = quality.budget_of(trials)
+  budget, budget_text = quality.budget_of(trials)
   sweep = _sweep_or_note(sweep_dir, notes)
   choice = choose_adv(trials, (sweep or {}).get("report_eps"))
   points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss)
   rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
                                momentum_margin=margins["momentum"], min_seeds=min_seeds)
   return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
-                 data_notes(trials, points), budget_text, margins, min_seeds, trained_loss)
+                 data_notes(trials, points), budget_text, margins, min_seeds, trained_loss, budget)
 
 
 def write_report(sweep_dir, *, with_figures=True, **kw):

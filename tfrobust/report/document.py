@@ -99,11 +99,11 @@ def power_line(rows):
           + ("; ".join(cells) if cells else "none measured") + ".")
 
 
-def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS):
+def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS, budget="epochs"):
   return [
       ("h", 2, "How trials are sorted, and how effects are measured and judged"),
       ("p", "**Trial classes** (each results.jsonl line is exactly one):"), ("ul", quality.class_rules()),
-      ("p", "**Trained.** " + quality.trained_rule(trained_loss)),
+      ("p", "**Trained.** " + quality.trained_rule(trained_loss, budget)),
       ("p", "**Controls.** Every component is judged four times:"),
       ("ul", [f"{c}: {effects.CONTROL_TEXT[c]}." for c in effects.CONTROLS]),
       ("p", "**Effects.** " + " ".join(effects.__doc__.split("\n\n")[1].split())),
@@ -118,18 +118,32 @@ def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS):
   ]
 
 
-def _grid_rows(trials, points, regimes):
+def _grid_rows(trials, points, regimes, budget="epochs"):
+  """One row per regime × B × μ: η, the count of each class and of trained trials; under the loss budget also how
+  many reached the target (the rest stopped at the cap) and the epochs used."""
   kind = {p.trial_id: p for p in points}
   rows = []
   for r in regimes:
     for b in sorted({t.batch_size for t in trials if t.regime == r}):
-      ts = [t for t in trials if t.regime == r and t.batch_size == b]
-      lrs = sorted({t.lr_used for t in ts if t.lr_used is not None})
-      count = lambda k: str(sum(1 for t in ts if kind[t.trial_id].kind == k))  # noqa: E731
-      rows.append([r, str(b), ", ".join(f"{x:.4g}" for x in lrs) or "—",
-                   ", ".join(f"{m:g}" for m in sorted({t.momentum for t in ts}))]
-                  + [count(k) for k in quality.KINDS] + [str(sum(1 for t in ts if kind[t.trial_id].trained))])
+      for mu in sorted({t.momentum for t in trials if t.regime == r and t.batch_size == b}):
+        ts = [t for t in trials if t.regime == r and t.batch_size == b and t.momentum == mu]
+        lrs = sorted({t.lr_used for t in ts if t.lr_used is not None})
+        count = lambda k: str(sum(1 for t in ts if kind[t.trial_id].kind == k))  # noqa: E731
+        row = ([r, str(b), ", ".join(f"{x:.4g}" for x in lrs) or "—", f"{mu:g}"] + [count(k) for k in quality.KINDS]
+               + [str(sum(1 for t in ts if kind[t.trial_id].trained))])
+        if budget == "loss":
+          done = [t for t in ts if kind[t.trial_id].kind in quality.IN_FITS and t.train_loss is not None]
+          capped = sum(1 for t in done if t.train_loss > (quality.target_of(t) or 0))
+          used = sorted(len(t.loss_history) for t in done)
+          row += [f"{len(done) - capped} of {len(done)}", str(capped),
+                  "—" if not used else f"{used[0]}–{used[-1]}" if used[0] != used[-1] else str(used[0])]
+        rows.append(row)
   return rows
+
+
+def grid_head(budget):
+  head = ["regime", "B", "η used", "μ"] + list(quality.KINDS) + ["trained"]
+  return head + (["reached the target", "stopped at the cap", "epochs used"] if budget == "loss" else [])
 
 
 def _setting_lines(trials, sweep, choice, data_notes):
@@ -233,11 +247,10 @@ def build_document(ctx):
           ("ul", breakdown.trained_ranges(pts, ctx.regimes)),
           ("h", 2, "Verdicts on the other controls"),
           ("table", COMPONENT_HEAD, component_rows(rows, effects.CONTROLS[1:]))]
-  doc += rules_blocks(ctx.margins, ctx.min_seeds, ctx.trained_loss)
+  doc += rules_blocks(ctx.margins, ctx.min_seeds, ctx.trained_loss, ctx.budget)
   doc += [("h", 2, "Setting"),
           ("ul", _setting_lines(ctx.trials, ctx.sweep, ctx.choice, ctx.data_notes)),
-          ("table", ["regime", "B", "η used", "μ"] + list(quality.KINDS) + ["trained"],
-           _grid_rows(ctx.trials, pts, ctx.regimes)),
+          ("table", grid_head(ctx.budget), _grid_rows(ctx.trials, pts, ctx.regimes, ctx.budget)),
           ("h", 2, "Figures")]
   doc += [("img", name, caption) for name, caption in ctx.figs]
   doc += [("h", 2, "Every part of every component (control all)"),

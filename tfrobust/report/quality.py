@@ -5,8 +5,9 @@ Why: a sweep that drops diverged runs, fits a network stuck at chance as if it h
 network trained to convergence with one stopped while its loss still falls, answers another question than
 the claims ask. "Trained" is one absolute rule fixed before the data are seen (final training loss ≤ a threshold
 in nats): a relative rule ("3× the best of its group") selects on an outcome that itself depends on B, and
-calls a whole group stuck at 1.2 nats trained. The rules are stated by `class_rules` and `trained_rule` from the
-constants below.
+calls a whole group stuck at 1.2 nats trained. Under the loss budget the threshold is the budget's own target:
+every point trained towards it, so trained means reached it (before the cap). The rules are stated by
+`class_rules` and `trained_rule` from the constants below.
 """
 
 import math
@@ -97,7 +98,18 @@ def class_rules():
           "usable: everything else."]
 
 
-def trained_rule(threshold=TRAINED_LOSS):
+def target_of(trial):
+  """The loss budget's target of a trial (hparams.target_train_loss, nats), or None under another budget."""
+  value = trial.hparams.get("target_train_loss") if trial.budget == "loss" else None
+  return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def trained_rule(threshold=TRAINED_LOSS, budget="epochs"):
+  if budget == "loss":
+    return ("Under the loss budget a usable or doubtful trial is trained when it reached its target: its final "
+            "training loss (cross-entropy over the whole training set, `metrics.train_loss`, the measure the run "
+            "stopped on) is at most `target_train_loss`; a trial that stopped at the cap without it is not trained. "
+            "The target is the threshold, fixed before training; `--trained_loss` is not used.")
   return (f"A usable or doubtful trial is trained when its final training loss (cross-entropy over the whole "
           f"training set, `metrics.train_loss`) is at most {threshold:g} nats: one absolute threshold for every "
           "point, fixed before the results are read (`--trained_loss`). A trial without a final training loss "
@@ -112,7 +124,13 @@ def trained(trials, kinds, threshold=TRAINED_LOSS):
   for t in trials:
     if kinds[t.trial_id][0] not in IN_FITS:
       continue
-    if t.train_loss is None:
+    target = target_of(t)
+    if target is not None and t.train_loss is not None:
+      reached = t.train_loss <= target
+      used = f"after {len(t.loss_history)} epoch(s)" if reached else f"within the cap of {t.epochs} epochs"
+      out[t.trial_id] = (reached, f"{'reached' if reached else 'did not reach'} the target {target:g} nats {used} "
+                                  f"(final training loss {t.train_loss:.3g})")
+    elif t.train_loss is None:
       out[t.trial_id] = (None, "no final training loss recorded")
     elif t.train_loss > threshold:
       out[t.trial_id] = (False, f"final training loss {t.train_loss:.3g} > {threshold:g} nats "
@@ -132,6 +150,8 @@ def budget_of(trials):
     raise UsageError(f"results.jsonl mixes training budgets ({counts}); a comparison across B needs one budget "
                      "per sweep directory")
   (budget, ts), = budgets.items()
+  if budget == "loss":
+    return budget, _loss_budget_text(ts)
   if budget == "steps":
     steps = sorted({t.max_steps for t in ts})
     if len(steps) == 1:
@@ -148,3 +168,19 @@ def budget_of(trials):
                     "Large-B points may be under-trained; the trained control below checks that.")
   return budget, (f"Budget: **epochs**. **Warning: the epochs differ between trials "
                   f"({', '.join(map(str, epochs)) or 'unknown'}); the comparison across batch sizes is not fair.**")
+
+
+def _loss_budget_text(trials):
+  targets = sorted({target_of(t) for t in trials}, key=str)
+  caps = sorted({t.epochs for t in trials if t.epochs is not None}, key=str)
+  if len(targets) != 1 or len(caps) != 1 or targets[0] is None:
+    return (f"Budget: **loss**. **Warning: the target or the cap differs between trials (targets "
+            f"{', '.join(map(str, targets))}; caps {', '.join(map(str, caps))} epochs); the trials are not "
+            "compared at one training loss.**")
+  done = [t for t in trials if t.status == "ok" and not t.diverged and t.train_loss is not None]
+  reached = [t for t in done if t.train_loss <= targets[0]]
+  return (f"Budget: **loss**. Every point trained until its cross-entropy over the whole training set, measured at "
+          f"each epoch's end, was at most **{targets[0]:g} nats**, for at most **{caps[0]} epochs**, so the networks "
+          f"are compared at the same training loss, not after the same data or updates. {len(reached)} of "
+          f"{len(done)} finished trials reached the target; the others stopped at the cap and are not trained "
+          "(counted per cell in the setting's table).")

@@ -9,18 +9,23 @@ Budgets: `epochs` trains every point for --epochs epochs (every B sees the data 
 every point the same number of SGD updates, S = round(epochs · n_train / B₀), so a larger B sees more epochs
 (Hoffer et al. 2017, "Train longer, generalize better"). Under `steps` the schedule is adapted too (their
 "regime adaptation"): warm-up and step-decay epochs are rescaled so that they fall at the same update for every
-B, and cosine spans the S updates.
+B, and cosine spans the S updates. `loss` trains every point until its cross-entropy over the whole training set,
+measured at each epoch's end, is at or below --target_train_loss (nats), for at most --max_epochs epochs: networks
+are compared at the same training loss, not after the same data or updates (Keskar et al. 2017 compare minima at
+≈ 100% training accuracy). A point that reaches the cap without the target is recorded as such (its final
+training loss is above the target) and the report counts those per cell. The schedule's epochs (warm-up, decay,
+cosine) are those of the cap.
 """
 
 import dataclasses
 import itertools
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 from tfrobust.config import REGIMES, steps_per_epoch
 from tfrobust.errors import UsageError
 
-BUDGETS = ("epochs", "steps")
+BUDGETS = ("epochs", "steps", "loss")
 
 
 def steps_budget(epochs, num_train_examples, base_batch_size):
@@ -55,6 +60,8 @@ class Grid:
   momenta: Tuple[float, ...]
   seeds: Tuple[int, ...]
   budget: str = "epochs"  # BUDGETS
+  target_train_loss: Optional[float] = None  # nats; the loss budget's target (only with it)
+  max_epochs: Optional[int] = None  # the loss budget's cap (only with it)
 
   def validate(self, *, num_train_examples=None, num_replicas=1, base=None):
     """Raises UsageError naming the flag. With the training-set size and the base TrainConfig it also checks
@@ -85,6 +92,7 @@ class Grid:
         raise UsageError(f"--seeds={','.join(map(str, self.seeds))}: {s} must be >= 0")
     if self.budget not in BUDGETS:
       raise UsageError(f"--budget={self.budget}: choose one of {', '.join(BUDGETS)}")
+    self._validate_loss_budget()
     if self.budget == "steps" and num_train_examples is not None and base is not None:
       total = steps_budget(base.epochs, num_train_examples, base.base_batch_size)
       for b in self.batch_sizes:
@@ -95,10 +103,32 @@ class Grid:
               "raise --epochs")
     return self
 
+  def _validate_loss_budget(self):
+    """The loss budget needs a target > 0 (nats, finite) and a cap of at least one epoch; the other budgets take
+    neither (a target given to them would be silently ignored)."""
+    target, cap = self.target_train_loss, self.max_epochs
+    if self.budget != "loss":
+      for flag, value in (("target_train_loss", target), ("max_epochs", cap)):
+        if value:
+          raise UsageError(f"--{flag}={value}: only with --budget=loss (this study's budget is {self.budget})")
+      return
+    if target is None or target == 0:
+      raise UsageError("--target_train_loss: --budget=loss needs a target training loss in nats (> 0)")
+    if isinstance(target, bool) or not math.isfinite(target) or target <= 0:
+      raise UsageError(f"--target_train_loss={target}: must be a finite number of nats > 0")
+    if cap is None:
+      raise UsageError("--max_epochs: --budget=loss needs a cap in epochs (>= 1) for points that never reach "
+                       "the target")
+    if isinstance(cap, bool) or cap < 1:
+      raise UsageError(f"--max_epochs={cap}: the cap must be at least 1 epoch")
+
   def train_config(self, point, base, num_train_examples):
-    """The TrainConfig of `point`: its B, μ, seed and scaling, and under the steps budget max_steps = S,
+    """The TrainConfig of `point`: its B, μ, seed and scaling; under the loss budget the target and the cap as its
+    epochs; under the steps budget max_steps = S,
     epochs = ceil(S / steps per epoch) and the schedule's epochs rescaled to fall at the same updates."""
     cfg = point.train_config(base)
+    if self.budget == "loss":
+      return dataclasses.replace(cfg, epochs=self.max_epochs, target_train_loss=self.target_train_loss)
     if self.budget != "steps":
       return cfg
     total = steps_budget(base.epochs, num_train_examples, base.base_batch_size)
@@ -116,5 +146,8 @@ class Grid:
             itertools.product(self.regimes, self.batch_sizes, self.momenta, self.seeds)]
 
   def as_dict(self):
-    return {"regimes": list(self.regimes), "batch_sizes": list(self.batch_sizes),
-            "momenta": list(self.momenta), "seeds": list(self.seeds), "budget": self.budget}
+    out = {"regimes": list(self.regimes), "batch_sizes": list(self.batch_sizes),
+           "momenta": list(self.momenta), "seeds": list(self.seeds), "budget": self.budget}
+    if self.budget == "loss":  # only here: sweeps of the other budgets keep the sweep.json they had
+      out.update(target_train_loss=self.target_train_loss, max_epochs=self.max_epochs)
+    return out

@@ -1,4 +1,5 @@
-"""The study's absl flags (--regimes, --batch_sizes, --momenta, --seeds, --budget, --sweep_dir, --report_eps) and
+"""The study's absl flags (--regimes, --batch_sizes, --momenta, --seeds, --budget, --max_epochs, --sweep_dir,
+--report_eps) and
 the Grid they make (tfrobust/study/grid.py). The run flags of every point are those of tfrobust.cli.flags."""
 
 from absl import flags
@@ -18,9 +19,13 @@ def define_flags():
   flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds).")
   # A string, not an enum: a bad value is a UsageError from Grid.validate, like the other grid checks.
   flags.DEFINE_string("budget", "epochs", "What every point gets the same of: epochs (--epochs each; every B sees "
-                      "the data equally often) or steps (round(epochs · n_train / base_batch_size) SGD updates "
+                      "the data equally often), steps (round(epochs · n_train / base_batch_size) SGD updates "
                       "each, so a larger B trains more epochs: Hoffer et al. 2017; warm-up and decay epochs are "
-                      "rescaled to fall at the same update).")
+                      "rescaled to fall at the same update) or loss (trained until the cross-entropy over the whole "
+                      "training set, measured at each epoch's end, is at most --target_train_loss nats, for at most "
+                      "--max_epochs epochs; --epochs is not used).")
+  flags.DEFINE_integer("max_epochs", None, "--budget=loss only: the cap in epochs (>= 1); a point that reaches it "
+                       "without the target is recorded as not reaching it.")
   flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
                      "compare adversarial accuracy (default: the middle of the ε grid).")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
@@ -41,4 +46,5 @@ def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
   """The Grid the flags ask for (not yet validated)."""
   return grid_lib.Grid(regimes=tuple(FLAGS.regimes), batch_sizes=numbers("batch_sizes", FLAGS.batch_sizes, int),
                        momenta=numbers("momenta", FLAGS.momenta), seeds=numbers("seeds", FLAGS.seeds, int),
-                       budget=FLAGS.budget)
+                       budget=FLAGS.budget, target_train_loss=FLAGS.target_train_loss or None,
+                       max_epochs=FLAGS.max_epochs)

@@ -32,6 +32,9 @@ def define_flags():
   flags.DEFINE_bool("nesterov", False, "Nesterov momentum instead of heavy ball.")
   flags.DEFINE_float("weight_decay", 0.0, "L2 weight decay λ, added to the gradient (coupled, as torch SGD).")
   flags.DEFINE_integer("epochs", 60, "Epochs (every point of a study trains for the same number of epochs).")
+  flags.DEFINE_float("target_train_loss", 0.0, "Nats (0: none). Stop at the first epoch end whose cross-entropy over "
+                     "the whole training set is at most this (measured in inference mode, as metrics.train_loss); "
+                     "--epochs is then the cap. A study uses it with --budget=loss.")
   flags.DEFINE_integer("seed", 0, "Seed of the weights and of the data order.")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass (a GPU lever; slower on CPU).")
   flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise-repeatable runs and resumes).")
@@ -55,7 +58,8 @@ def train_config_from_flags(FLAGS):
       base_batch_size=FLAGS.base_batch_size, lr_schedule=FLAGS.lr_schedule,
       lr_decay_epochs=numbers("lr_decay_epochs", FLAGS.lr_decay_epochs), lr_decay_factor=FLAGS.lr_decay_factor,
       warmup_epochs=FLAGS.warmup_epochs, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
-      weight_decay=FLAGS.weight_decay, epochs=FLAGS.epochs, seed=FLAGS.seed, jit_compile=FLAGS.jit_compile,
+      weight_decay=FLAGS.weight_decay, epochs=FLAGS.epochs, target_train_loss=FLAGS.target_train_loss,
+      seed=FLAGS.seed, jit_compile=FLAGS.jit_compile,
       deterministic=FLAGS.deterministic, steps_per_call=FLAGS.steps_per_call,
       checkpoint_every_steps=FLAGS.checkpoint_every_steps, checkpoint_every_s=FLAGS.checkpoint_every_s,
       epoch_test_eval=FLAGS.epoch_test_eval, eval_batch_size=FLAGS.eval_batch_size)
