@@ -1,5 +1,6 @@
 """`python -m tfrobust.main` end to end: accuracy, result.json, TensorBoard, export, bad input."""
 
+import concurrent.futures
 import glob
 import json
 import os
@@ -109,6 +110,25 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, flag):
   assert len(lines) == 1 and flag in lines[0], lines
   assert "Traceback" not in proc.stderr
   assert not out.exists()
+
+
+def test_bad_evaluator_flags_are_one_line_exit_2_nothing_written(tmp_path):
+  """Bad robustness flags given to a training run (each kind of input once; each flag's own validation is tested
+  in-process): refused before training, side by side in three processes."""
+  cases = [  # (flags, what the error line must say)
+      (["--attacks=fgsm", "--norms=inf,3"], "unknown norm '3'"),
+      (["--attacks=pgd", "--pgd_steps=0"], "--pgd_steps=0: must be > 0"),
+      (["--eval_examples=100"], "--eval_examples: needs --attacks"),
+  ]
+  def check(i):
+    args, message = cases[i]
+    proc = run_module("tfrobust.main", *args, f"--output_dir={tmp_path / f'out{i}'}", timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (args, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
+  with concurrent.futures.ThreadPoolExecutor(3) as pool:
+    list(pool.map(check, range(len(cases))))
 
 
 @pytest.mark.parametrize("under", [False, True], ids=["the file", "under the file"])
