@@ -16,8 +16,13 @@ REGIMES = ("fixed_lr", "constant_ratio")
 EPS = (0.01, 0.03, 0.1)  # the report's ε is 0.03
 
 
+def scaled_lr(regime, b):
+  """η of a synthetic trial: 0.05 at every B (fixed_lr), 0.05·B/256 otherwise (constant_ratio, B₀ = 256)."""
+  return 0.05 if regime == "fixed_lr" else 0.05 * b / 256
+
+
 def _line(regime, b, mu, s, clean, adv, *, eig, train_loss, n_clean, n_adv, curve):
-  lr = 0.05 if regime == "fixed_lr" else 0.05 * b / 256
+  lr = scaled_lr(regime, b)
   hp = {"dataset": "synthetic", "model": "mlp", "batch_size": b, "lr": 0.05, "scaled_lr": lr, "momentum": mu,
         "seed": s, "epochs": 20, "lr_schedule": "constant", "base_batch_size": 256}
   return {"trial_id": f"{regime}-b{b}-m{mu}-s{s}", "regime": regime, "status": "ok", "hparams": hp,

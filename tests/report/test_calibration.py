@@ -10,15 +10,17 @@ from tfrobust.report import calibration as cal
 
 def test_small_calibration_meets_loose_bounds():
   start = time.time()
-  table, _ = cal.run(50, reps=200)
-  assert time.time() - start < 30
+  table, _ = cal.run(40, reps=200)
+  assert time.time() - start < 60  # ~40 s on 2 shared cores: C1-C3's study and C4's
   for comp, by in table.items():
-    false_truths = (1.0, 2.0) if comp.startswith("C2") else (0.0, 0.5, 1.0)
+    false_truths = (1.0, 2.0) if comp.startswith(("C2", "C4")) else (0.0, 0.5, 1.0)  # equivalence claims
     for t in false_truths:
       assert by[t]["supported"] <= 0.1, (comp, t, by[t])
     for t, cell in by.items():
       assert cell["coverage"] >= 0.85, (comp, t, cell)
   assert table["C1.clean"][2.0]["supported"] >= 0.5  # and it has power where the noise allows it
+  assert table["C4.clean"][2.0]["against"] >= 0.5  # a separate B effect of 2× the margin is seen
+  assert {"C4.clean", "C4.adv", "C4.eig"} <= set(table)
 
 
 def test_docs_hold_a_generated_calibration_table():

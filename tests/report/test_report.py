@@ -119,13 +119,14 @@ def test_clear_drop_at_constant_ratio_is_not_c2(tmp_path):
 def test_verdicts_json_schema(tmp_path):
   rows, _ = rows_of(make_sweep(str(tmp_path)))
   comps = [r for r in rows if r["component"] != "claim"]
-  assert len(comps) == 7 * 4 and all(ROW_KEYS <= set(r) for r in comps)
+  assert len(comps) == 10 * 4 and all(ROW_KEYS <= set(r) for r in comps)
   assert {(r["claim"], r["component"]) for r in comps} == {("C1", "clean"), ("C1", "adv"), ("C1", "eig"),
                                                           ("C2", "clean"), ("C2", "adv"), ("C3", "adv"),
-                                                          ("C3", "clean")}
+                                                          ("C3", "clean"), ("C4", "clean"), ("C4", "adv"),
+                                                          ("C4", "eig")}
   assert {r["control"] for r in rows} == {"all", "usable", "trained", "adverse"}
   claim_rows = [r for r in rows if r["component"] == "claim"]
-  assert len(claim_rows) == 12 and all(isinstance(r["fragile"], bool) for r in claim_rows)
+  assert len(claim_rows) == 16 and all(isinstance(r["fragile"], bool) for r in claim_rows)
   for r in comps:
     assert r["verdict"] in claims.VERDICTS and isinstance(r["why"], str)
     if r["ci"] is not None:

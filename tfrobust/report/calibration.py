@@ -9,6 +9,10 @@ seeds. A network's true accuracy is level + effect(B, μ, regime) + a seed effec
 outcomes come from a Gaussian copula: example i is right when √ρ·z_i + √(1−ρ)·e_ik < Φ⁻¹(p_k), z_i shared by
 every network (the correlation of networks scored on the same examples), e_ik its own. A fresh test set is drawn
 for every simulated study, so the truth is the accuracy over the population of examples.
+
+C4 gets its own simulated study on the same grid (η = 0.02 at B₀ = 64, the mnist5k study's): every metric is a
+function of log2 T (clean −0.5 points, adversarial −2 points, log2 λ_max +0.5 per doubling of T) plus a separate
+effect of truth × margin per doubling of B at fixed T (accuracies falling, λ_max rising); the μ term's truth is 0.
 """
 
 import dataclasses
@@ -64,22 +68,58 @@ def simulate(truth, rng, noise=Noise(), margins=None):
         for s in SEEDS:
           slope = -truth * m["acc"] / 100 if regime == effects.FIXED else -truth * m["acc"] / 100
           gain = (noise.momentum_gain + (truth * m["momentum"] / 100 if regime == effects.FIXED else 0.0)) * (mu > 0)
-          vals = {}
-          for metric, level, n, sd in (("clean", noise.clean_level, noise.clean_n, noise.clean_sd),
-                                       ("adv", noise.adv_level, noise.adv_n, noise.adv_sd)):
-            p = level + slope * d + gain
-            p = min(max(p + rng.normal(0, _seed_sd(sd, p, n)), 1e-4), 1 - 1e-4)
-            latent = math.sqrt(noise.rho) * z[metric] + math.sqrt(1 - noise.rho) * rng.standard_normal(n)
-            vals[metric] = latent < sp_stats.norm.ppf(p)
-          eig = noise.eig_level + (truth * m["eig"] * d if regime == effects.FIXED else 0) + rng.normal(0, noise.eig_sd)
-          points.append(verdicts.Observation(
-              regime, b, mu, s, float(vals["clean"].mean()), float(vals["adv"].mean()), 2.0 ** eig,
-              trial_id=f"{regime}-b{b}-m{mu}-s{s}", clean_ex=vals["clean"], adv_ex=vals["adv"],
-              n_clean=noise.clean_n, n_adv=noise.adv_n))
+          eig = noise.eig_level + (truth * m["eig"] * d if regime == effects.FIXED else 0)
+          points.append(_network(regime, b, mu, s, {"clean": noise.clean_level + slope * d + gain,
+                                                    "adv": noise.adv_level + slope * d + gain}, eig, z, rng, noise))
   return points
 
 
-def true_value(comp, truth, margins):
+def _network(regime, b, mu, s, levels, eig, z, rng, noise, lr_used=None):
+  """One simulated network: true accuracies `levels` plus a seed effect, per-example outcomes from the copula on
+  the study's shared example difficulties z, and log2 λ_max `eig` plus its seed noise."""
+  vals = {}
+  for metric, n, sd in (("clean", noise.clean_n, noise.clean_sd), ("adv", noise.adv_n, noise.adv_sd)):
+    p = levels[metric]
+    p = min(max(p + rng.normal(0, _seed_sd(sd, p, n)), 1e-4), 1 - 1e-4)
+    latent = math.sqrt(noise.rho) * z[metric] + math.sqrt(1 - noise.rho) * rng.standard_normal(n)
+    vals[metric] = latent < sp_stats.norm.ppf(p)
+  return verdicts.Observation(
+      regime, b, mu, s, float(vals["clean"].mean()), float(vals["adv"].mean()),
+      2.0 ** (eig + rng.normal(0, noise.eig_sd)), trial_id=f"{regime}-b{b}-m{mu}-s{s}", clean_ex=vals["clean"],
+      adv_ex=vals["adv"], n_clean=noise.clean_n, n_adv=noise.adv_n, lr_used=lr_used)
+
+
+LR, BASE_B = 0.02, 64  # the mnist5k study's η at B₀
+T_SLOPES = {"clean": -0.005, "adv": -0.02, "eig": 0.5}  # per doubling of T: fractions (accuracies), log2 λ_max
+
+
+def simulate_temperature(truth, rng, noise=Noise(), margins=None):
+  """Observations of one simulated study for C4: metrics a function of log2 T plus truth × margin per doubling of
+  B at fixed T (accuracies: the acc margin in points; log2 λ_max: the eig margin)."""
+  m = margins or verdicts.margins()
+  z = {"clean": rng.standard_normal(noise.clean_n), "adv": rng.standard_normal(noise.adv_n)}
+  center = math.log2(LR / BASE_B)
+  points = []
+  for regime in (effects.FIXED, effects.RATIO):
+    for mu in MOMENTA:
+      for b in BATCHES:
+        lr = LR if regime == effects.FIXED else LR * b / BASE_B
+        t = math.log2(lr / (b * (1 - mu))) - center
+        d = math.log2(b / BATCHES[0])
+        for s in SEEDS:
+          levels = {k: level + T_SLOPES[k] * t - truth * m["acc"] / 100 * d
+                    for k, level in (("clean", noise.clean_level), ("adv", noise.adv_level))}
+          eig = noise.eig_level + T_SLOPES["eig"] * t + truth * m["eig"] * d
+          points.append(_network(regime, b, mu, s, levels, eig, z, rng, noise, lr_used=lr))
+  return points
+
+
+def true_value(comp, truth, margins, part=""):
+  """The true value of a judged part: C4's log2 B term is ∓truth × margin (accuracies fall, log2 λ_max rises), its
+  μ term 0."""
+  if comp.claim == "C4":
+    sign = 1.0 if comp.metric == "log2_eig" else -1.0
+    return sign * margins[comp.margin] * truth if part.startswith("log2 B") else 0.0
   m = margins[comp.margin] * truth
   return {claims.DECREASE: -m, claims.INCREASE: m, claims.POSITIVE: m, claims.EQUIVALENT: -m}[comp.kind]
 
@@ -94,14 +134,15 @@ def run(replicates=200, *, reps=1000, noise=Noise(), seed=0, progress=None):
   for t in TRUTHS:
     for r in range(replicates):
       rng = np.random.default_rng([seed, int(t * 100), r])
-      points = simulate(t, rng, noise, margins)
+      studies = {"C1-C3": simulate(t, rng, noise, margins), "C4": simulate_temperature(t, rng, noise, margins)}
       for comp in verdicts.COMPONENTS:
+        points = studies["C4" if comp.claim == "C4" else "C1-C3"]
         row = verdicts.judge(comp, points, effects.ALL, margins[comp.margin], pair=pair, reps=reps)
         cell = tally[f"{comp.claim}.{comp.name}"][t]
         vote = claims.vote(row["verdict"])
         cell[{claims.SUPPORTED: "supported", claims.NOT_SUPPORTED: "against"}.get(vote, "inconclusive")] += 1
-        truth = true_value(comp, t, margins)
         for part in row["parts"]:
+          truth = true_value(comp, t, margins, part["name"])
           if part["ci"] is not None and part["judged"]:
             cell["intervals"] += 1
             cell["covered"] += part["ci"][0] <= truth <= part["ci"][1]

@@ -1,4 +1,4 @@
-"""Claims C1-C3 as the report tests them, in one place: what each claim states, the components it is judged on
+"""Claims C1-C4 as the report tests them, in one place: what each claim states, the components it is judged on
 (metric, regimes, rule, margin: COMPONENTS), and the rules themselves — `decide` applies a rule and `rule_text`
 states it, from the same thresholds, so the report and docs/verdicts.md print exactly what decided. The claims
 come from the study's definition, docs/study.md.
@@ -13,6 +13,7 @@ per doubling of B, log2 λ_max per doubling of B, accuracy points for C3).
 import dataclasses
 import math
 
+from tfrobust.config import REGIMES
 from tfrobust.errors import UsageError
 from tfrobust.report import paired
 
@@ -159,9 +160,16 @@ STATEMENTS = {
           "as a breakdown, not fitted).",
     "C3": "Momentum helps accuracy/robustness more when B varies at a fixed η than at a constant η/B (the "
           "difference in differences, over the B where both regimes ran both momenta).",
+    "C4": "Clean accuracy, adversarial accuracy and λ_max depend on (η, B, μ) only through the SGD temperature "
+          "T = η/(B(1−μ)) (Jastrzebski et al. 2017, Smith & Le 2018): at a fixed T, neither B nor μ moves them by "
+          "more than the margin.",
 }
 PER_DOUBLING = "points per doubling of B"
 LOG2_PER_DOUBLING = "log2 λ_max per doubling of B"
+AT_FIXED_T = "points at fixed T (log2 B term per doubling of B; μ term from the lowest to the highest μ)"
+LOG2_AT_FIXED_T = "log2 λ_max at fixed T (log2 B term per doubling of B; μ term from the lowest to the highest μ)"
+_C4_FIT = ("by least squares within each seed on a quadratic in log2 T plus log2 B and μ, over every regime; "
+           "the log2 B and μ coefficients")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,4 +202,10 @@ COMPONENTS = (
               "E = mean over (seed, B) of [gain of momentum at fixed η − gain at constant η/B], adversarial"),
     Component("C3", "clean", (FIXED, RATIO), "clean", POSITIVE, "momentum", "points",
               "E = mean over (seed, B) of [gain of momentum at fixed η − gain at constant η/B], clean"),
+    Component("C4", "clean", tuple(REGIMES), "clean", EQUIVALENT, "acc", AT_FIXED_T,
+              f"clean test accuracy regressed {_C4_FIT}"),
+    Component("C4", "adv", tuple(REGIMES), "adv", EQUIVALENT, "acc", AT_FIXED_T,
+              f"adversarial accuracy regressed {_C4_FIT}"),
+    Component("C4", "eig", tuple(REGIMES), "log2_eig", EQUIVALENT, "eig", LOG2_AT_FIXED_T,
+              f"log2 λ_max regressed {_C4_FIT}"),
 )

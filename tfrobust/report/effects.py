@@ -6,7 +6,9 @@ the paired bootstrap can recompute them from resampled test examples.
   C2   per momentum: those per-B contrasts, every one judged (B_ref: the smallest B that entered);
   C3   per seed: the mean over the B where all four cells (2 regimes × 2 momenta) exist of the difference in
        differences [v(fixed, μ_hi) − v(fixed, μ_lo)] − [v(ratio, μ_hi) − v(ratio, μ_lo)], so both regimes are
-       compared over the same batch sizes.
+       compared over the same batch sizes;
+  C4   per seed: the coefficients of log2 B and μ in the least-squares regression of the metric on a quadratic in
+       log2 T plus log2 B and μ, T = η/(B(1−μ)), over every regime (temperature.py).
 
 Controls decide which trials enter and with what value:
   all       usable and doubtful trials, as measured;   usable   doubtful ones out as well;
@@ -21,7 +23,7 @@ import dataclasses
 import math
 from typing import List, Optional
 
-from tfrobust.report import claims, quality
+from tfrobust.report import claims, quality, temperature
 from tfrobust.report.paired import Measure
 
 FIXED, RATIO = claims.FIXED, claims.RATIO
@@ -167,6 +169,9 @@ def quantities(comp, items, pair):
     return slope_quantities(items, FIXED) + contrast_quantities(items, FIXED, judged=False), ""
   if comp.claim == "C2":
     return contrast_quantities(items, RATIO, judged=True), ""
+  if comp.claim == "C4":
+    terms, note = temperature.extra_terms(items)
+    return [Quantity(name, None, t) for name, t in terms], note
   if pair is None:
     return [], "needs two momenta in both fixed_lr and constant_ratio"
   q, text = did_quantity(items, pair)
