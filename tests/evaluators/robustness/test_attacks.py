@@ -1,6 +1,6 @@
-"""evaluators/robustness attacks.py and runner.py: the analytic robust accuracy of a linear classifier, the ε-ball
-and [0, 1], ε = 0, seeds and batching, and equality with cleverhans's own projected_gradient_descent (and with
-the fused step) from one start."""
+"""evaluators/robustness attacks.py (through the runner): the analytic robust accuracy of a linear classifier, the
+ε-ball and [0, 1], ε = 0, seeds and batching, and equality with cleverhans's own projected_gradient_descent (and with
+the fused step) from one start. The runner's own behaviour (subsets, traces) is test_runner.py."""
 
 import keras
 import numpy as np
@@ -141,15 +141,3 @@ def test_compiled_pgd_equals_cleverhans_from_the_same_start(small, norm, eps, st
     got = compiled(start, tf.constant(eps), tf.constant(step_size), tf.constant(10)).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=backend)
   assert np.abs(want - np.clip(x.numpy() + start.numpy(), 0, 1)).max() > step_size / 2  # it moved from the start
-
-
-def test_compiled_steps_are_reused_across_runners(small):
-  model, x, y = small
-  first = AttackRunner(model, x, y, batch_size=10, seed=0)
-  first.run("pgd", "inf", eps=0.1, step_size=0.05, steps=2)
-  step = first.step("pgd", "inf")
-  second = AttackRunner(model, x[:17], y[:17], batch_size=5, seed=1)
-  assert second.step("pgd", "inf") is step
-  traces = step.experimental_get_tracing_count()
-  second.run("pgd", "inf", eps=0.2, step_size=0.05, steps=3, restarts=2)
-  assert step.experimental_get_tracing_count() == traces  # new data, ε, steps and seed: no retrace

@@ -1,0 +1,38 @@
+"""Bad robustness flags through the three entry points the evaluator serves (`tfrobust.main`, `tfrobust.sweep`,
+`tfrobust.evaluate`): one line on stderr naming the flag, exit status 2, nothing written. Each case is a fresh
+process (≈ 4 s of TensorFlow import); the config's own validation is test_config.py."""
+
+import concurrent.futures
+import os
+
+from conftest import run_module
+
+CASES = [  # (module, flags, what the error line must say)
+    ("tfrobust.main", ["--attacks=apgd_ce", "--square_queries=0"],
+     "--square_queries=0: the query budget must be > 0"),
+    ("tfrobust.main", ["--attacks=pgd", "--eps=0.1,0.05"], "--eps=0.1,0.05: the ε grid must be strictly ascending"),
+    ("tfrobust.main", ["--attacks=apgd_ce", "--norms=inf,1"], "unknown norm '1'"),
+    ("tfrobust.sweep", ["--attacks=autoattack", "--eps_l2=0.5,0.5", "--norms=2", "--batch_sizes=16", "--seeds=0"],
+     "--eps_l2=0.5,0.5: the ε grid must be strictly ascending"),
+    ("tfrobust.evaluate", ["--saved_model={model}", "--dataset=digits", "--attacks=autoattack", "--apgd_steps=0"],
+     "--apgd_steps=0: must be > 0"),  # refused before the model is read: an empty directory will do
+]
+
+
+def test_bad_robustness_flags_are_one_line_exit_2_nothing_written(tmp_path):
+  model = tmp_path / "model"
+  model.mkdir()
+
+  def check(i):
+    module, args, message = CASES[i]
+    args = [a.format(model=model) for a in args]
+    target = str(tmp_path / f"out{i}")
+    where = {"tfrobust.evaluate": "--output", "tfrobust.sweep": "--sweep_dir"}.get(module, "--output_dir")
+    where = f"{where}={target}"
+    proc = run_module(module, *args, where, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (args, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    list(pool.map(check, range(len(CASES))))
