@@ -16,6 +16,7 @@ from tfrobust.errors import UsageError
 # square: the gradient-free Square attack (square.py). autoattack: APGD-CE, then APGD-T (targeted DLR), then Square,
 # each only on the examples every earlier one failed on (AutoAttack's standard sequence without FAB; sequences.py).
 ATTACKS = ("fgsm", "pgd", "apgd_ce", "apgd_dlr", "square", "autoattack")
+DEFAULT_ATTACKS = ("fgsm", "pgd")  # What a config made without --attacks measures (as before APGD existed).
 # Which attack's curve stands for "the strongest attack" of a norm in the checks: the first of these asked for.
 STRENGTH_ORDER = ("autoattack", "pgd", "apgd_ce", "apgd_dlr", "square", "fgsm")
 # The settings only these attacks read: hparams() records them only when one of them is on (or the deep check,
@@ -68,7 +69,7 @@ def default_grid_name(dataset, input_shape):
 @dataclasses.dataclass(frozen=True)
 class RobustnessConfig:
   """What the robustness evaluator measures. ε on the [0, 1] pixel scale; accuracies and tolerances are fractions."""
-  attacks: Tuple[str, ...] = ATTACKS
+  attacks: Tuple[str, ...] = DEFAULT_ATTACKS
   norms: Tuple[str, ...] = NORMS
   eps: Optional[Tuple[float, ...]] = None  # L∞ grid; None: DEFAULT_EPS for the dataset. ε = 0 is always added.
   eps_l2: Optional[Tuple[float, ...]] = None  # L2 grid, likewise.

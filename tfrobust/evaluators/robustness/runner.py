@@ -55,9 +55,15 @@ def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_ex
 
   def replica_step(batch, hparams):
     x, y, index = batch
-    adv = _adversarial(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, backend=backend, **hparams)
-    out = {"index": index,
-           "correct": tf.equal(tf.argmax(model_fn(adv), axis=1, output_type=y.dtype), y)}
+
+    def attacked():
+      adv = _adversarial(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, backend=backend, **hparams)
+      return adv, tf.equal(tf.argmax(model_fn(adv), axis=1, output_type=y.dtype), y)
+
+    # A replica's share of a small last batch can be empty, and TensorFlow's CPU Conv2D fails on an empty batch
+    # ("Incompatible shapes: [0,4,4,6] vs. [1,1,1,16]" in LeNet's second convolution): skip the model there.
+    adv, correct = tf.cond(tf.size(index) > 0, attacked, lambda: (x, tf.zeros_like(y, tf.bool)))
+    out = {"index": index, "correct": correct}
     if return_examples:
       out["x_adv"] = adv
     return out
@@ -74,7 +80,11 @@ def _adversarial(model_fn, x, y, index, *, attack, norm, loss, backend, seed, ep
     return attack_batch(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, seed=seed, eps=eps,
                         step_size=step_size, steps=steps, restarts=restarts, first_restart=run, backend=backend)
   if attack == "square":
-    return square.square(model_fn, x, y, square.square_seeds(index, seed), eps=eps, norm=norm, queries=queries)[0]
+    # square.py queries the model on the examples not misclassified yet, gathered: none of them (a batch the
+    # model gets all wrong, at ε = 0) is an empty batch, which a convolution cannot take (see make_attack_step).
+    wrong = tf.reduce_all(tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y))
+    return tf.cond(wrong, lambda: x, lambda: square.square(model_fn, x, y, square.square_seeds(index, seed), eps=eps,
+                                                           norm=norm, queries=queries)[0])
   seeds = apgd.apgd_seeds(index, seed) + tf.stack(
       [tf.constant(0, tf.int64), APGD_STREAMS_PER_RUN * tf.cast(run, tf.int64)])
   if attack == "apgd":
