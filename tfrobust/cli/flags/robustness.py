@@ -65,7 +65,8 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
-  """The RobustnessConfig the flags ask for (validated by ExperimentConfig.validate at the boundary); None when --attacks is empty (section off)."""
+  """The RobustnessConfig the flags ask for (validated by ExperimentConfig.validate at the boundary); None when
+  --attacks is empty (section off)."""
   if not FLAGS.attacks:
     given = [name for name in _SECTION_FLAGS if FLAGS[name].present]
     if given:
