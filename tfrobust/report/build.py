@@ -103,6 +103,8 @@ def make_figures(ctx, out_dir):
                  "adversarial accuracy and λ_max against its final training loss (log x). Colour: B; marker: "
                  "regime; hollow: not trained. Compare B at equal training loss before reading a trend as an "
                  "effect of B." + drop))
+  from tfrobust.report import beyond
+  figs += beyond.make_figures(pts, out_dir, choice.label if choice else "not measured")
   return figs
 
 
@@ -128,7 +130,8 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
   budget, budget_text = quality.budget_of(trials)
   sweep = _sweep_or_note(sweep_dir, notes)
   choice = choose_adv(trials, (sweep or {}).get("report_eps"))
-  points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss)
+  points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss,
+                           lines=report_data.read_lines(sweep_dir))
   rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
                                momentum_margin=margins["momentum"], min_seeds=min_seeds)
   return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,

@@ -12,9 +12,25 @@ import numpy as np
 from tfrobust.records import names as record_names
 from tfrobust.records import run as run_records
 from tfrobust.records.trial import adv_accuracy, adv_examples, same_eps
-from tfrobust.report import quality, verdicts
+from tfrobust.records import sweep as sweep_records
+from tfrobust.report import epsfree, quality, verdicts
 
 REGIME_ORDER = ("fixed_lr", "constant_ratio", "sqrt")
+INPUT_EIG_KEYS = ("hessian", "input_top_eigenvalue", "mean")  # --hessian_input's top eigenvalue in a results line
+# The mean input-gradient norm over the attacked test examples. The robustness probe computes each input gradient
+# but records only whether it is zero; where a run records the mean norm, it is read from here.
+GRAD_NORM_KEYS = ("robustness", "input_gradient", "mean_norm")
+
+
+def _nested(obj, keys):
+  for k in keys:
+    obj = obj.get(k) if isinstance(obj, dict) else None
+  return float(obj) if isinstance(obj, (int, float)) and not isinstance(obj, bool) and np.isfinite(obj) else None
+
+
+def read_lines(sweep_dir):
+  """{trial_id: results line} (for what a Trial does not keep: the input Hessian, the gradient norm)."""
+  return sweep_records.read_lines(sweep_dir).by_id
 
 
 def read_examples(sweep_dir, trials):
@@ -47,7 +63,7 @@ def _outcomes(examples, trials, choice):
   return out
 
 
-def to_observations(trials, choice, examples=None, *, trained_loss=quality.TRAINED_LOSS):
+def to_observations(trials, choice, examples=None, *, trained_loss=quality.TRAINED_LOSS, lines=None):
   """Every trial as a verdicts.Observation: its class, trained flag, chance level, per-example outcomes (or the
   test examples behind its accuracies, for the binomial approximation)."""
   kinds = {t.trial_id: quality.classify(t) for t in trials}
@@ -71,12 +87,15 @@ def to_observations(trials, choice, examples=None, *, trained_loss=quality.TRAIN
         k = next((x for x in curve if same_eps(x, e)), e)
         curve[k] = min(acc, curve.get(k, acc))
     n_clean = quality.test_examples(t)[0]
+    line = (lines or {}).get(t.trial_id) or {}
+    eps_free = epsfree.summarize((examples or {}).get(t.trial_id), choice.attack, choice.norm) if choice else None
     points.append(verdicts.Observation(
         t.regime, t.batch_size, t.momentum, t.seed, clean, adv, t.top_eig, trial_id=t.trial_id, kind=kind,
         reason=reason, trained=is_trained, trained_reason=why, n_clean=n_clean,
         n_adv=adv_examples(t, choice) or typical or n_clean, chance=1.0 / quality.num_classes(t)[0],
         lr_used=t.lr_used, train_loss=t.train_loss, clean_ex=clean_ex if clean is not None else None,
-        adv_ex=adv_ex if adv is not None else None, adv_curve=tuple(sorted(curve.items()))))
+        adv_ex=adv_ex if adv is not None else None, adv_curve=tuple(sorted(curve.items())),
+        input_eig=_nested(line, INPUT_EIG_KEYS), grad_norm=_nested(line, GRAD_NORM_KEYS), eps_free=eps_free))
   return points
 
 

@@ -5,7 +5,7 @@ the short summary.md that README.md quotes. Every rule printed here is generated
 import collections
 import json
 
-from tfrobust.report import breakdown, claims, effects, paired, quality, render, verdicts
+from tfrobust.report import beyond, breakdown, claims, effects, paired, quality, render, verdicts
 from tfrobust.records.trial import adv_accuracy
 from tfrobust.report.data import missing_points
 
@@ -255,6 +255,7 @@ def build_document(ctx):
   doc += [("img", name, caption) for name, caption in ctx.figs]
   doc += [("h", 2, "Every part of every component (control all)"),
           ("table", ["component", "part", "estimate", "95% CI", "seeds", "verdict", "why"], part_rows(rows))]
+  doc += beyond.blocks(pts, ctx.regimes)
   doc += quality_blocks(pts)
   doc += [("h", 2, "What is missing"), ("ul", _missing_lines(ctx.trials, pts, ctx.sweep, ctx.choice))]
   return doc
@@ -279,8 +280,8 @@ def summary_markdown(rows, points, regimes):
   parts = [render.md_table(["claim", "component", "estimate (all)", "95% CI (all)"]
                            + [f"verdict: {c}" for c in controls], table),
            "Units: accuracy points per doubling of B (C1, C2 clean/adv), log2 λ_max per doubling of B (C1 eig), "
-           "accuracy points (C3). The estimate is the deciding part's: the least favourable momentum (C1), the "
-           "largest contrast (C2).", power_line(rows)]
+           "accuracy points (C3), the log2 B and μ terms at fixed T in points or log2 λ_max (C4). The estimate is the deciding part's: the least favourable momentum (C1), the "
+           "largest contrast (C2) or term (C4).", power_line(rows)]
   parts += [f"{m['claim']} is **fragile**: " + "; ".join(m["fragile_reasons"]) + "."
             for m in (verdicts.find(rows, c) for c in verdicts.STATEMENTS) if m["fragile"]]
   parts += breakdown.findings(points, regimes)

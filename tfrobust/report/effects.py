@@ -49,7 +49,13 @@ class Quantity:
 
 
 def measure(p, metric):
-  """The Measure of a point's measured value, or (None, reason)."""
+  """The Measure of a point's measured value, or (None, reason). Metrics: clean, adv (at the report's ε),
+  log2_eig, and adv_auc (epsfree.py: the mean robust accuracy over [0, ε_max], per example from examples.npz, so
+  the paired bootstrap resamples it as it does an accuracy)."""
+  if metric == "adv_auc":
+    if p.eps_free is None:
+      return None, "no per-example attack curve (examples.npz) for the area under the robust-accuracy curve"
+    return Measure(p.eps_free.auc, correct=p.eps_free.auc_ex, metric=metric), ""
   if metric == "log2_eig":
     if p.top_eig is None:
       return None, "no Hessian eigenvalue"

@@ -7,7 +7,7 @@ C1 or C2 is judged at every momentum (its `parts`, each shown) and holds only wh
 
 import dataclasses
 import statistics
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class Observation:
   clean_ex: Optional[np.ndarray] = None
   adv_ex: Optional[np.ndarray] = None
   adv_curve: Tuple[Tuple[float, float], ...] = ()  # (ε, accuracy) of the report's attack and norm
+  input_eig: Optional[float] = None  # the input Hessian's top eigenvalue (hessian.input_top_eigenvalue.mean)
+  grad_norm: Optional[float] = None  # mean input-gradient norm, where the run recorded it (data.GRAD_NORM_KEYS)
+  eps_free: Optional[Any] = None  # epsfree.EpsFree of the report's attack and norm, from examples.npz
 
 
 def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN):
@@ -69,7 +72,7 @@ def floor_text(comp, points):
           if p.regime in comp.regimes and p.kind in quality.IN_FITS]
   vals = [v for v in vals if v is not None]
   at = [v for v in vals if v <= FLOOR or v >= 1 - FLOOR]
-  if comp.metric == "log2_eig" or not vals or len(at) <= FLOOR_SHARE * len(vals):
+  if comp.metric in ("log2_eig", "adv_auc") or not vals or len(at) <= FLOOR_SHARE * len(vals):
     return None
   what = f"{len(at)} of {len(vals)} trials within {100 * FLOOR:g} points of 0% or 100%"
   if comp.metric == "clean":
