@@ -20,7 +20,8 @@ flags.DEFINE_float("eig_margin", claims.EIG_MARGIN, "Practical margin for the lo
 flags.DEFINE_float("momentum_margin", claims.MOMENTUM_MARGIN, "Practical margin for C3's difference in "
                    "differences, in accuracy points (> 0).")
 flags.DEFINE_float("trained_loss", quality.TRAINED_LOSS, "A trial is trained when its final training loss is at "
-                   "most this many nats (> 0), fixed before the results are read.")
+                   "most this many nats (> 0), fixed before the results are read. Under the loss budget the "
+                   "trained rule is the budget's own target, and this flag is not used.")
 
 
 def main(argv):
