@@ -38,12 +38,6 @@ def test_schedules():
   assert sgd.learning_rate(20, **dict(cos, warmup_epochs=2)) == pytest.approx(0.1)
 
 
-def test_scaled_lr_regimes():
-  assert config_lib.TrainConfig(lr=0.05, batch_size=512, lr_scaling="linear").scaled_lr == pytest.approx(0.1)
-  assert config_lib.TrainConfig(lr=0.05, batch_size=1024, lr_scaling="sqrt").scaled_lr == pytest.approx(0.1)
-  assert config_lib.TrainConfig(lr=0.05, batch_size=1024).scaled_lr == 0.05
-
-
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_trainer_steps_equal_hand_computed_sgd(nesterov):
   """Three compiled steps on a linear softmax model equal the rule applied with numpy gradients."""
