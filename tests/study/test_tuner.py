@@ -1,0 +1,110 @@
+"""The keras-tuner adapter (study/tuner.py) through `python -m tfrobust.sweep`: the grid oracle survives a kill -9
+and its reload (keras-tuner#1055), a chief hands the grid to two workers, and a killed worker restarted with its
+KERASTUNER_TUNER_ID resumes its own trial (#254, #344) — each checked against the grid: every point exactly once
+in results.jsonl, read line by line with json."""
+
+import glob
+import json
+import os
+import signal
+import socket
+import time
+
+from conftest import run_module, start_module
+
+FAST = ["--dataset=digits", "--model=mlp", "--epochs=2", "--momenta=0.9", "--seeds=0"]
+
+
+def _lines(sweep_dir):
+  with open(os.path.join(sweep_dir, "results.jsonl")) as f:
+    return [json.loads(line) for line in f]  # every line must parse
+
+
+def _keys(sweep_dir):
+  return sorted(line["trial_id"] for line in _lines(sweep_dir))
+
+
+def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
+  sweep = str(tmp_path / "s")
+  args = ["--dataset=digits", "--model=mlp", "--epochs=12", "--momenta=0.9", "--seeds=0", "--regimes=fixed_lr",
+          "--batch_sizes=16,24,32", f"--sweep_dir={sweep}"]
+  proc = start_module("tfrobust.sweep", *args, quiet=True)
+  results = os.path.join(sweep, "results.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and not (os.path.exists(results) and os.path.getsize(results)):
+    time.sleep(0.05)
+  time.sleep(0.5)  # well into the second trial
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert len(_lines(sweep)) == 1, "the sweep must be killed during its second trial"
+  rerun = run_module("tfrobust.sweep", *args)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert _keys(sweep) == sorted(f"fixed_lr-b{b}-m0.9-s0" for b in (16, 24, 32))
+
+
+def _keras_tuner_env(tuner_id, port):
+  return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_chief_and_two_workers_run_every_point_once(tmp_path):
+  sweep = str(tmp_path / "s")
+  args = [*FAST, "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32,64", f"--sweep_dir={sweep}"]
+  port = _free_port()
+  procs = []
+  for tuner_id in ("chief", "tuner0", "tuner1"):
+    procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
+    if tuner_id == "chief":
+      time.sleep(3)  # let the chief open its port first
+  try:
+    outputs = [p.communicate(timeout=300) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  want = sorted(f"{r}-b{b}-m0.9-s0" for r in ("fixed_lr", "constant_ratio") for b in (32, 64))
+  assert _keys(sweep) == want
+  ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in _lines(sweep)}
+  assert len(set(ran_by.values())) == 4  # four distinct keras-tuner trials
+  assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
+
+
+def test_killed_worker_restarted_with_its_id_finishes_its_trial(tmp_path):
+  """The documented recovery: the chief keeps a killed worker's trial 'running'; the same KERASTUNER_TUNER_ID
+  started again gets that trial back and resumes it from its checkpoint."""
+  sweep = str(tmp_path / "s")
+  args = ["--dataset=digits", "--model=mlp", "--epochs=12", "--momenta=0.9", "--seeds=0", "--regimes=fixed_lr",
+          "--batch_sizes=16,32", f"--sweep_dir={sweep}"]
+  port = _free_port()
+
+  def start(tuner_id):
+    return start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port))
+
+  chief = start("chief")
+  time.sleep(3)
+  worker = start("tuner0")
+  checkpoints = glob.glob(os.path.join(sweep, "trials", "*", "checkpoints", "checkpoint"))
+  deadline = time.time() + 240
+  while time.time() < deadline and not checkpoints:
+    time.sleep(0.05)
+    checkpoints = glob.glob(os.path.join(sweep, "trials", "*", "checkpoints", "checkpoint"))
+  worker.send_signal(signal.SIGKILL)  # after its first epoch's checkpoint, long before its trial ends
+  worker.wait()
+  assert not os.path.exists(os.path.join(sweep, "results.jsonl"))
+  restarted = start("tuner0")
+  try:
+    outputs = [p.communicate(timeout=300) for p in (restarted, chief)]
+  finally:
+    for p in (restarted, chief):
+      p.kill()
+  for p, (_, err) in zip((restarted, chief), outputs):
+    assert p.returncode == 0, err[-3000:]
+  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  assert sorted(lines) == ["fixed_lr-b16-m0.9-s0", "fixed_lr-b32-m0.9-s0"]
+  assert lines["fixed_lr-b16-m0.9-s0"]["resumed_from_step"] > 0  # the killed trial resumed, not restarted
