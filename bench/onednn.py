@@ -38,7 +38,7 @@ def run_once(flags, onednn):
     with open(os.path.join(out, "run", "result.json")) as f:
       result = json.load(f)
   timings = {k: v for k, v in result["timings"].items() if isinstance(v, (int, float))}
-  return {"wall_s": wall, "timings": timings, "test_accuracy": result["metrics"]["test_accuracy"],
+  return {"wall_s": wall, "timings": timings, "test_accuracy": result["metrics"]["test/accuracy"],
           "onednn_recorded": result["versions"].get("onednn")}
 
 

@@ -43,7 +43,7 @@ def test_two_workers_match_one_process(tmp_path):
   multi = json.load(open(os.path.join(out, "result.json")))
   ref = json.load(open(os.path.join(single, "result.json")))
   assert multi["num_replicas"] == 2
-  for key in ("train_loss", "test_loss"):
+  for key in ("train/loss", "test/loss"):
     assert multi["metrics"][key] == pytest.approx(ref["metrics"][key], rel=1e-4), key
-  assert multi["metrics"]["test_accuracy"] == pytest.approx(ref["metrics"]["test_accuracy"], abs=1 / 360)
+  assert multi["metrics"]["test/accuracy"] == pytest.approx(ref["metrics"]["test/accuracy"], abs=1 / 360)
   assert not [d for d in os.listdir(tmp_path) if d not in ("single", "multi")]

@@ -40,7 +40,7 @@ def test_main_writes_the_robustness_section_and_per_example_outcomes(run):
   from tfrobust.records import run as run_records
   examples = run_records.read_examples(out)
   assert examples.clean.shape == (360,) and examples.clean.mean() == pytest.approx(
-      result["metrics"]["test_accuracy"])  # a second path to the clean accuracy: per example, then averaged
+      result["metrics"]["test/accuracy"])  # a second path to the clean accuracy: per example, then averaged
   for (attack, norm), curve in examples.curves.items():
     want = [r["accuracy"] for r in rows if (r["attack"], r["norm"]) == (attack, norm)]
     assert curve.correct.shape == (10, 100) and curve.correct.mean(axis=1) == pytest.approx(want)

@@ -22,10 +22,10 @@ def default_run(tmp_path_factory):
 def test_default_run_reaches_90_percent_on_digits(default_run):
   out, proc = default_run
   result = json.load(open(os.path.join(out, "result.json")))
-  assert result["metrics"]["test_accuracy"] >= 0.9
+  assert result["metrics"]["test/accuracy"] >= 0.9
   assert result["diverged"] is False
   assert result["hparams"]["batch_size"] == 256 and result["hparams"]["lr"] == 0.05
-  for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+  for key in ("train/loss", "train/accuracy", "test/loss", "test/accuracy"):
     assert np.isfinite(result["metrics"][key])
   assert {"train_s", "total_s"} <= set(result["timings"])
   assert "tensorflow" in json.dumps(result["versions"]) and "keras" in result["versions"]
@@ -77,7 +77,7 @@ def test_export_reproduces_test_accuracy_exactly(default_run):
   ds = data.load_digits()
   outputs = sig(images=tf.constant(ds.x_test))
   acc = float(np.mean(np.argmax(outputs["logits"].numpy(), -1) == ds.y_test))
-  assert acc == result["metrics"]["test_accuracy"]
+  assert acc == result["metrics"]["test/accuracy"]
   np.testing.assert_allclose(outputs["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
 
 

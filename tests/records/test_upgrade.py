@@ -19,3 +19,8 @@ def test_robustness_rows_and_checks_from_either_format():
   assert upgrade.robustness({"robustness": {"accuracy": rows, "checks": checks}}) == (rows, checks)
   assert upgrade.robustness({"robustness": rows, "robustness_checks": checks}) == (rows, checks)
   assert upgrade.robustness({}) == ([], None)
+
+
+def test_old_metric_keys_take_the_split_name_form_and_new_keys_win():
+  assert upgrade.metrics({"test_accuracy": 0.9, "train_loss": 0.1}) == {"test/accuracy": 0.9, "train/loss": 0.1}
+  assert upgrade.metrics({"test/accuracy": 0.8, "test_accuracy": 0.9}) == {"test/accuracy": 0.8}

@@ -34,7 +34,7 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
   lines = {line["trial_id"]: line for line in _lines(sweep)}
   assert lines["constant_ratio-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05 * 32 / 256)
   assert lines["fixed_lr-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05)
-  assert all(line["status"] == "ok" and line["metrics"]["test_accuracy"] > 0.1 for line in lines.values())
+  assert all(line["status"] == "ok" and line["metrics"]["test/accuracy"] > 0.1 for line in lines.values())
   _assert_training_loss_recorded(lines.values())
   assert all(line["hparams"]["budget"] == "epochs" and line["hparams"]["max_steps"] == 0 for line in lines.values())
   assert lines["fixed_lr-b32-m0.9-s0"]["steps"] == 2 * (1437 // 32)  # every epoch, the last partial batch dropped
@@ -54,7 +54,7 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
           config = data.experiment
   names = {h.name for h in config.hparam_infos}
   assert {"regime", "batch_size", "momentum", "seed", "lr", "epochs", "model"} <= names
-  assert {m.name.tag for m in config.metric_infos} >= {"final/test_accuracy", "study/adv_accuracy"}
+  assert {m.name.tag for m in config.metric_infos} >= {"final/test/accuracy", "study/adv_accuracy"}
 
   again = run_module("tfrobust.sweep", *args)
   assert again.returncode == 0, again.stderr[-3000:]
@@ -66,7 +66,7 @@ def _assert_training_loss_recorded(lines):
   """Every finished trial records its final training loss (whole training set, after training) and each
   epoch's running training loss."""
   for line in lines:
-    assert math.isfinite(line["metrics"]["train_loss"]), line["trial_id"]
+    assert math.isfinite(line["metrics"]["train/loss"]), line["trial_id"]
     assert line["history"] and all(math.isfinite(h["train/loss"]) for h in line["history"]), line["trial_id"]
 
 

@@ -32,7 +32,7 @@ def main(argv):
     io.write_text(os.path.join(output_dir, names.FLAGS_FILE), FLAGS.flags_into_string())
   m = result["metrics"]
   status = "DIVERGED" if result["diverged"] else "done"
-  print(f"{status}: test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f} -> "
+  print(f"{status}: test accuracy {m['test/accuracy']:.4f}, test loss {m['test/loss']:.4f} -> "
         f"{os.path.join(output_dir, names.RESULT_FILE)}")
 
 

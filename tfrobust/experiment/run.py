@@ -136,8 +136,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "hparams": hparams,
       "data": {"dataset": dataset.name, "num_classes": dataset.num_classes, "train_examples": len(dataset.x_train),
                "test_examples": len(dataset.x_test)},
-      "metrics": {"train_loss": train_loss, "train_accuracy": train_acc,
-                  "test_loss": test_loss, "test_accuracy": test_acc},
+      "metrics": {"train/loss": train_loss, "train/accuracy": train_acc,  # the whole sets, at the end
+                  "test/loss": test_loss, "test/accuracy": test_acc},
       "diverged": fit.diverged, "divergence": fit.divergence,
       "history": fit.history, "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
       "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,

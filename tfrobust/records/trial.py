@@ -93,7 +93,7 @@ def parse_trial(obj, lineno=0):
   regime = obj.get("regime", hp.get("regime"))
   if not isinstance(regime, str):
     raise ValueError("no regime")
-  metrics = obj.get("metrics") or {}
+  metrics = upgrade.metrics(obj.get("metrics") or {})
   rows, checks = upgrade.robustness(obj)
   rob = []
   for r in rows:
@@ -107,10 +107,10 @@ def parse_trial(obj, lineno=0):
       trial_id=str(obj.get("trial_id", f"line{lineno}")), regime=regime, status=str(obj.get("status", "ok")),
       batch_size=int(hp["batch_size"]), momentum=round(float(hp["momentum"]), 6), seed=int(hp["seed"]),
       lr_used=finite(hp.get("scaled_lr", hp.get("lr"))), epochs=hp.get("epochs"),
-      diverged=bool(obj.get("diverged", False)), clean=finite(metrics.get("test_accuracy")),
+      diverged=bool(obj.get("diverged", False)), clean=finite(metrics.get("test/accuracy")),
       robustness=tuple(rob), top_eig=lambda_max(hessian), error=str(obj.get("error", "")), hparams=hp,
-      min_eig=finite(hessian.get("min_eigenvalue")), train_loss=finite(metrics.get("train_loss")),
-      train_accuracy=finite(metrics.get("train_accuracy")),
+      min_eig=finite(hessian.get("min_eigenvalue")), train_loss=finite(metrics.get("train/loss")),
+      train_accuracy=finite(metrics.get("train/accuracy")),
       loss_history=tuple(h for h in history if h is not None),
       checks=checks if isinstance(checks, dict) else None,
       not_converged=tuple(str(w) for w in hessian.get("not_converged") or ()), metrics=metrics,

@@ -30,3 +30,14 @@ def robustness(result):
   if isinstance(section, dict):
     return list(section.get("accuracy") or ()), section.get("checks")
   return list(section or ()), result.get("robustness_checks")
+
+
+# result.json's final metrics were keyed train_loss, test_accuracy, ... before they took the split/name keys of the
+# history and TensorBoard (train/loss, test/accuracy, ...).
+OLD_METRIC_KEYS = {"train_loss": "train/loss", "train_accuracy": "train/accuracy", "test_loss": "test/loss",
+                   "test_accuracy": "test/accuracy"}
+
+
+def metrics(m):
+  """result.json's metrics with the current split/name keys (an old key's value where the new one is absent)."""
+  return {**{OLD_METRIC_KEYS.get(k, k): v for k, v in m.items()}, **{k: v for k, v in m.items() if "/" in k}}

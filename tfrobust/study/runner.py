@@ -34,10 +34,10 @@ from tfrobust.records import sweep as sweep_records
 from tfrobust.records.trial import headline, parse_trial
 from tfrobust.study import tuner as tuner_lib
 
-STUDY_METRICS = (("final/test_accuracy", "clean test accuracy"),
+STUDY_METRICS = (("final/test/accuracy", "clean test accuracy"),
                  ("study/adv_accuracy", "adversarial accuracy at report_eps"),
                  ("study/top_eigenvalue", "top Hessian eigenvalue"),
-                 ("final/train_loss", "train loss"))
+                 ("final/train/loss", "train loss"))
 ERROR_TRACEBACK_FRAMES = 8  # of a failed trial's traceback, kept in its results.jsonl line
 
 
@@ -128,7 +128,7 @@ class Study:
     if line.get("status") != "ok":
       print(f"{head}: FAILED ({(line.get('error') or '').strip().splitlines()[-1][:160]})", flush=True)
       return
-    parts = [f"clean {line['metrics']['test_accuracy']:.3f}"]
+    parts = [f"clean {line['metrics']['test/accuracy']:.3f}"]
     adv, eig = self.headline(line)
     if adv is not None:
       parts.append(f"adversarial {adv:.3f}")

@@ -9,7 +9,7 @@ keras-tuner 1.4.8 problems met here, and what this module does:
 - In distributed mode the chief (the oracle) exits only when every worker has asked for a trial after the grid
   is exhausted and none is running (#254, #344); a killed worker's trial stays "running" on the chief. Recovery:
   start a worker again with the same KERASTUNER_TUNER_ID — the chief hands it the same trial, which resumes from
-  its checkpoint (tests/study/test_sweep.py). Trials can be skipped or uneven (#596): after the search every
+  its checkpoint (tests/study/test_tuner.py). Trials can be skipped or uneven (#596): after the search every
   process checks results.jsonl against the grid and runs (worker/local) or reports (chief) what is missing.
 - Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment so
   that polling does not take the CPU from training (#990 is the 5-minute RPC timeout of such workers).
@@ -27,7 +27,7 @@ import keras_tuner
 from tfrobust.records import names
 from tfrobust.study.grid import GridPoint
 
-OBJECTIVE = "test_accuracy"
+OBJECTIVE = "test_accuracy"  # keras-tuner's name for result.json's metrics["test/accuracy"]
 # How long a distributed worker waits before asking the oracle for its next trial (#990: no busy polling).
 WORKER_POLL_PAUSE_S = 0.5
 
@@ -85,7 +85,7 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
     v = trial.hyperparameters.values
     point = GridPoint(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
     line = self.study.run_point(point, tuner_trial_id=trial.trial_id)
-    accuracy = (line.get("metrics") or {}).get(OBJECTIVE)
+    accuracy = (line.get("metrics") or {}).get("test/accuracy")
     return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
 
   def on_search_begin(self):

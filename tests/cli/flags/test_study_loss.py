@@ -48,10 +48,10 @@ def test_loss_budget_sweep_records_target_cap_and_use_and_refuses_another_budget
   for line in (small, large):
     assert line["hparams"]["budget"] == "loss" and line["hparams"]["target_train_loss"] == 0.3
     assert line["hparams"]["epochs"] == 4 and line["steps"] == len(line["history"]) * (1437 // line["hparams"]["batch_size"])
-    assert line["history"][-1]["train/whole_set_loss"] == line["metrics"]["train_loss"]
-  assert small["metrics"]["train_loss"] <= 0.3 and len(small["history"]) < 4
+    assert line["history"][-1]["train/whole_set_loss"] == line["metrics"]["train/loss"]
+  assert small["metrics"]["train/loss"] <= 0.3 and len(small["history"]) < 4
   assert all(h["train/whole_set_loss"] > 0.3 for h in small["history"][:-1])  # stopped at the first
-  assert large["metrics"]["train_loss"] > 0.3 and len(large["history"]) == 4  # the cap, marked by its loss
+  assert large["metrics"]["train/loss"] > 0.3 and len(large["history"]) == 4  # the cap, marked by its loss
   report = open(os.path.join(sweep, "report", "report.md")).read()
   assert "Budget: **loss**" in report
 
