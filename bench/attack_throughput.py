@@ -1,32 +1,159 @@
-"""PGD-k over 1,000 images, side by side: (a) cleverhans called eagerly, (b) tfrobust's compiled path (both PGD
-step backends), (c) k x the time of one compiled input gradient (the floor). Goal: (b)/(c) <= 1.2, (a)/(b) >= 5.
+"""Attack cost and strength, side by side in one run (issue 15): on a trained mnist5k LeNet and a trained digits
+MLP, over N test images and the study's whole L∞ ε grid,
+  pgd_exhaustive   today's PGD-20 × 5 restarts: every restart on every example at every ε (in-graph restarts);
+  pgd_early        the same attack with the early stop (sequences.sweep: ε ascending, only what is still robust,
+                   later restarts only on what no restart fooled, survivors packed into full batches);
+  apgd_ce          APGD-CE, --apgd_steps iterations, 1 restart, with the early stop;
+  autoattack       APGD-CE, APGD-T (9 targets), Square (--square_queries), with the early stop;
+robust accuracy per ε and seconds each (compiled steps traced beforehand on 4 examples: tracing is not timed).
+Also, with --paths, the older comparison of PGD-k paths on untrained weights: cleverhans called eagerly, the
+compiled runner (both PGD step backends), and k × one compiled input gradient (the floor).
 
-  .venv/bin/python bench/attack_throughput.py [--models=mlp,lenet --steps=20 --repeats=3]
+  .venv/bin/python bench/attack_throughput.py [--nets=mnist5k_lenet,digits_mlp --examples=1000 --paths]
+  .venv/bin/python bench/attack_throughput.py --examples=40 --apgd_steps=5 --square_queries=20 --epochs=1  # smoke
 
-Images: the 1,000 mnist5k test images (28x28). The weights are untrained (the cost of an attack does not depend on
-them). Times are the median of --repeats after one warm-up call (tracing excluded; it is reported apart). Writes JSON
-to --output (default bench/results/attack_throughput.json, gitignored) and prints a Markdown table.
+Timings mean something only on a quiet machine. Writes JSON to --output (default
+bench/results/attack_throughput.json, gitignored) with the CPU model (`lscpu`), and prints Markdown tables.
 """
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tfrobust import onednn  # noqa: E402
 
 ONEDNN = onednn.configure()  # before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS set by the user wins
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent  # noqa: E402
 
 from tfrobust import data, io, models  # noqa: E402
 from tfrobust.evaluators.robustness import attacks  # noqa: E402
+from tfrobust.evaluators.robustness.config import RobustnessConfig  # noqa: E402
 from tfrobust.evaluators.robustness.runner import AttackRunner  # noqa: E402
+from tfrobust.evaluators.robustness.sequences import Budget, sweep  # noqa: E402
+
+# The study flag files' networks and training (flags/mnist5k_study.cfg, flags/digits_study.cfg at B = 64, μ = 0.9,
+# seed 0) and their L∞ grids (0 added).
+NETS = {
+    "mnist5k_lenet": {"dataset": "mnist5k", "model": "lenet", "lr": 0.02, "epochs": 20,
+                      "grid": (0.0, 0.02, 0.05, 0.1, 0.2)},
+    "digits_mlp": {"dataset": "digits", "model": "mlp", "lr": 0.05, "epochs": 30,
+                   "grid": (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)},
+}
+TRAIN_BATCH, TRAIN_MOMENTUM = 64, 0.9
+PGD_STEPS, PGD_RESTARTS = 20, 5  # the study's PGD (flags/*_study.cfg)
+METHODS = ("pgd_exhaustive", "pgd_early", "apgd_ce", "autoattack")
+WARM = Budget(pgd_steps=1, pgd_restarts=1, apgd_steps=1, apgd_restarts=1, square_queries=2)
+
+
+def cpu_model():
+  """The CPU's model name as lscpu prints it (platform.processor() is empty on Linux)."""
+  try:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+  except (OSError, subprocess.CalledProcessError):
+    return platform.processor() or platform.machine()
+  return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
+
+
+def trained(name, epochs=None, seed=0):
+  """(model, dataset) of NETS[name], trained with SGD as the study trains it (Keras fit; --epochs overrides)."""
+  import keras
+  spec = NETS[name]
+  ds = data.load_dataset(spec["dataset"])
+  model = models.build_model(spec["model"], ds.input_shape, ds.num_classes, seed=seed)
+  model.compile(optimizer=keras.optimizers.SGD(spec["lr"], momentum=TRAIN_MOMENTUM),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  model.fit(ds.x_train, ds.y_train, epochs=epochs or spec["epochs"], batch_size=TRAIN_BATCH, verbose=0)
+  return model, ds
+
+
+def run_method(runner, method, grid, budget, classes):
+  """(correct [len(grid), n], example-passes per ε) of one METHODS entry."""
+  step_size = RobustnessConfig().step_size
+  if method == "pgd_exhaustive":
+    correct = np.stack([runner.run("pgd", "inf", eps=e, step_size=step_size(e, budget.pgd_steps),
+                                   steps=budget.pgd_steps, restarts=budget.pgd_restarts)["correct"] for e in grid])
+    return correct, [budget.pgd_restarts * runner.num_examples] * len(grid)
+  attack = "pgd" if method == "pgd_early" else method
+  correct, attacked = sweep(runner, attack, "inf", grid, budget, classes=classes, step_size=step_size)
+  return correct, attacked.tolist()
+
+
+def compare(model, x, y, grid, budget, batch_size):
+  """{method: {"seconds", "accuracy" per ε, "attacked" per ε}} for every METHODS entry, on the same examples."""
+  classes = int(model(x[:1]).shape[-1])
+  warm = AttackRunner(model, x[:4], y[:4], batch_size=batch_size, seed=0)
+  for method in METHODS:  # traces every compiled step once; ε, budgets and batch sizes are tensors
+    run_method(warm, method, grid[:2], WARM, classes)
+  out = {}
+  for method in METHODS:
+    runner = AttackRunner(model, x, y, batch_size=batch_size, seed=0)
+    t0 = time.perf_counter()
+    correct, attacked = run_method(runner, method, grid, budget, classes)
+    out[method] = {"seconds": time.perf_counter() - t0, "accuracy": correct.mean(axis=1).tolist(),
+                   "attacked": [int(a) for a in attacked]}
+  base = out["pgd_exhaustive"]
+  for row in out.values():
+    row["over_exhaustive_time"] = row["seconds"] / base["seconds"]
+    row["largest_rise_over_pgd_points"] = 100 * max(a - b for a, b in zip(row["accuracy"], base["accuracy"]))
+    row["largest_drop_below_pgd_points"] = 100 * max(b - a for a, b in zip(row["accuracy"], base["accuracy"]))
+  return out
+
+
+def sequences_table(name, grid, rows, n):
+  lines = [f"{name}, {n} test images, L∞, ε = {', '.join(f'{e:g}' for e in grid)}:",
+           "| method | seconds | x exhaustive | " + " | ".join(f"ε={e:g}" for e in grid) + " | examples attacked |",
+           "|---|---|---|" + "---|" * len(grid) + "---|"]
+  for method, r in rows.items():
+    acc = " | ".join(f"{100 * a:.1f}" for a in r["accuracy"])
+    lines.append(f"| {method} | {r['seconds']:.2f} | {r['over_exhaustive_time']:.2f} | {acc} | {sum(r['attacked'])} |")
+  return lines
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--nets", default=",".join(NETS), help=f"comma-separated, of {', '.join(NETS)}")
+  parser.add_argument("--examples", type=int, default=1000, help="first N test images")
+  parser.add_argument("--epochs", type=int, default=None, help="override the study's epochs (smoke runs)")
+  parser.add_argument("--apgd_steps", type=int, default=RobustnessConfig().apgd_steps)
+  parser.add_argument("--square_queries", type=int, default=RobustnessConfig().square_queries)
+  parser.add_argument("--batch_size", type=int, default=500)
+  parser.add_argument("--paths", action="store_true", help="also the PGD-k paths comparison (untrained weights)")
+  parser.add_argument("--steps", type=int, default=20, help="k of the --paths comparison")
+  parser.add_argument("--repeats", type=int, default=3, help="median of the --paths comparison")
+  parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                       "attack_throughput.json"))
+  args = parser.parse_args()
+  budget = Budget(pgd_steps=PGD_STEPS, pgd_restarts=PGD_RESTARTS, apgd_steps=args.apgd_steps, apgd_restarts=1,
+                  square_queries=args.square_queries)
+  record = {"examples": args.examples, "budget": dataclasses.asdict(budget),
+            "batch_size": args.batch_size, "nets": {}, "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+            "onednn": ONEDNN, "machine": platform.machine(), "gpus": len(tf.config.list_physical_devices("GPU")),
+            "versions": io.versions()}
+  lines = []
+  for name in args.nets.split(","):
+    t0 = time.perf_counter()
+    model, ds = trained(name, args.epochs)
+    x, y = ds.x_test[:args.examples], ds.y_test[:args.examples]
+    grid = NETS[name]["grid"]
+    rows = compare(model, x, y, grid, budget, args.batch_size)
+    record["nets"][name] = {"grid": list(grid), "train_seconds": time.perf_counter() - t0, "methods": rows,
+                            "clean_accuracy": rows["pgd_exhaustive"]["accuracy"][0]}
+    lines += sequences_table(name, grid, rows, len(x)) + [""]
+  if args.paths:
+    record["paths"], path_lines = paths(args)
+    lines += path_lines
+  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+  io.write_json(args.output, record)
+  print("\n".join(lines))
+  print(f"CPU: {record['cpu_model']} ({record['cpu_count']} cores) -> {args.output}")
 
 
 def timed(fn, repeats):
@@ -41,75 +168,39 @@ def timed(fn, repeats):
   return first, statistics.median(times)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--models", default="mlp,lenet", help="comma-separated tfrobust.models names")
-  parser.add_argument("--steps", type=int, default=20)
-  parser.add_argument("--batch_size", type=int, default=500)
-  parser.add_argument("--norm", default="inf", choices=["inf", "2"])
-  parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                                       "attack_throughput.json"))
-  args = parser.parse_args()
+def paths(args):
+  """The PGD-k paths on untrained weights over 1,000 mnist5k images: (record, table lines)."""
+  from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
   ds = data.load_mnist5k()
   x, y = ds.x_test[:1000], ds.y_test[:1000]
-  eps = 0.1 if args.norm == "inf" else 1.0
-  k = args.steps
-  record = {"images": len(x), "image_shape": list(ds.input_shape), "steps": k, "norm": args.norm, "eps": eps,
-            "batch_size": args.batch_size, "repeats": args.repeats, "models": {}}
-  lines = [f"PGD-{k} ({args.norm}, ε = {eps}), {len(x)} mnist5k images, batch {args.batch_size}, "
-           f"{os.cpu_count()} CPUs, median of {args.repeats}:",
-           "| model | path | seconds | images/s | vs floor (c) | first call (incl. trace) |",
-           "|---|---|---|---|---|---|"]
-  for name in args.models.split(","):
-    rows = measure(models.build_model(name, ds.input_shape, ds.num_classes, seed=0), x, y, eps=eps, k=k,
-                   norm=args.norm, batch_size=args.batch_size, repeats=args.repeats)
-    floor, base = rows["c_floor"][1], rows["b_compiled_cleverhans"][1]
-    record["models"][name] = {
-        "seconds": {n: t for n, (_, t) in rows.items()}, "first_call_seconds": {n: t for n, (t, _) in rows.items()},
-        "ratios": {"b/c": base / floor, "a/b": rows["a_cleverhans_eager"][1] / base,
-                   "b_fused/c": rows["b_compiled_fused"][1] / floor}}
-    for path, (first, t) in rows.items():
-      lines.append(f"| {name} | {path} | {t:.3f} | {len(x) / t:,.0f} | {t / floor:.2f}x | {first:.2f} s |")
-    lines.append(f"| {name} | ratios | (b)/(c) = {base / floor:.2f} (goal <= 1.2) | (a)/(b) = "
-                 f"{rows['a_cleverhans_eager'][1] / base:.2f} (goal >= 5) | | |")
-  from tfrobust import ops
-  record.update(fused_op_implementation=ops.implementation(), machine=platform.processor() or platform.machine(),
-                cpu_count=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")), versions=io.versions())
-  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  io.write_json(args.output, record)
-  print("\n".join(lines))
-  print(f"fused op: {record['fused_op_implementation']} -> {args.output}")
-
-
-def measure(model, x, y, *, eps, k, norm, batch_size, repeats):
-  """{path: (first call s, median s)} for PGD-k over all of x."""
+  eps, k = 0.1, args.steps
   step_size = 2.5 * eps / k
-  batches = [(tf.constant(x[i:i + batch_size]), tf.constant(y[i:i + batch_size]))
-             for i in range(0, len(x), batch_size)]
-  rows = {}
+  batches = [(tf.constant(x[i:i + args.batch_size]), tf.constant(y[i:i + args.batch_size]))
+             for i in range(0, len(x), args.batch_size)]
+  record, lines = {}, [f"PGD-{k} paths (L∞, ε = {eps}), {len(x)} mnist5k images, untrained weights, median of "
+                       f"{args.repeats}:", "| model | path | seconds | vs floor |", "|---|---|---|---|"]
+  for name in ("mlp", "lenet"):
+    model = models.build_model(name, ds.input_shape, ds.num_classes, seed=0)
+    rows = {"a_cleverhans_eager": timed(lambda: [projected_gradient_descent(
+        lambda t: model(t, training=False), bx, eps, step_size, k, np.inf, loss_fn=attacks.log_odds, clip_min=0.0,
+        clip_max=1.0, y=by, rand_init=True, sanity_checks=False).numpy() for bx, by in batches],
+        max(1, args.repeats - 1))}
+    for backend in ("cleverhans", "fused"):
+      runner = AttackRunner(model, x, y, batch_size=args.batch_size, seed=0, backend=backend)
+      rows[f"b_compiled_{backend}"] = timed(lambda: runner.run("pgd", "inf", eps=eps, step_size=step_size, steps=k),
+                                            args.repeats)
 
-  def cleverhans_eager():
-    for bx, by in batches:
-      projected_gradient_descent(lambda t: model(t, training=False), bx, eps, step_size, k, attacks.ORD[norm],
-                                 loss_fn=attacks.log_odds, clip_min=0.0, clip_max=1.0, y=by, rand_init=True,
-                                 sanity_checks=False).numpy()
-  rows["a_cleverhans_eager"] = timed(cleverhans_eager, max(1, repeats - 1))
-
-  for backend in ("cleverhans", "fused"):
-    runner = AttackRunner(model, x, y, batch_size=batch_size, seed=0, backend=backend)
-    rows[f"b_compiled_{backend}"] = timed(lambda: runner.run("pgd", norm, eps=eps, step_size=step_size, steps=k),
-                                          repeats)
-
-  @tf.function
-  def input_gradient(bx, by):
-    with tf.GradientTape() as tape:
-      tape.watch(bx)
-      value = attacks.log_odds(by, model(bx, training=False))
-    return tape.gradient(value, bx)
-  one = timed(lambda: [input_gradient(bx, by).numpy() for bx, by in batches], repeats * 3)
-  rows["c_floor"] = (one[0], k * one[1])
-  return rows
+    @tf.function
+    def input_gradient(bx, by):
+      with tf.GradientTape() as tape:
+        tape.watch(bx)
+        value = attacks.log_odds(by, model(bx, training=False))
+      return tape.gradient(value, bx)
+    one = timed(lambda: [input_gradient(bx, by).numpy() for bx, by in batches], args.repeats * 3)
+    rows["c_floor"] = (one[0], k * one[1])
+    record[name] = {path: {"first_s": f, "median_s": t} for path, (f, t) in rows.items()}
+    lines += [f"| {name} | {path} | {t:.3f} | {t / rows['c_floor'][1]:.2f}x |" for path, (_, t) in rows.items()]
+  return record, lines
 
 
 if __name__ == "__main__":
