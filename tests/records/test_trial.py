@@ -51,7 +51,7 @@ def test_a_line_that_is_no_trial_is_refused(bad):
 def test_the_headline_is_pgd_linf_at_report_eps_else_the_middle_of_the_grid():
   t = trial_lib.parse_trial(line())
   choice = trial_lib.choose_adv([t], 0.1)
-  assert (choice.attack, choice.norm, choice.eps) == ("pgd", "inf", 0.1) and choice.why == "sweep.json report_eps"
+  assert (choice.attack, choice.norm, choice.eps) == ("pgd", "inf", 0.1) and choice.why.startswith("sweep.json")
   assert trial_lib.adv_accuracy(t, choice) == 0.3 and trial_lib.adv_examples(t, choice) == 100
   middle = trial_lib.choose_adv([t], None)
   assert middle.eps == 0.1 and "middle" in middle.why  # ε > 0 of PGD L∞: 0.05, 0.1, 0.2
@@ -63,4 +63,13 @@ def test_without_pgd_linf_the_next_attack_in_preference_is_chosen():
   obj = line()
   obj["robustness"]["accuracy"] = [r for r in obj["robustness"]["accuracy"] if (r["attack"], r["norm"]) != ("pgd", "inf")]
   choice = trial_lib.choose_adv([trial_lib.parse_trial(obj)], None)
-  assert (choice.attack, choice.norm) == ("pgd", "2") and "no PGD L∞" in choice.why
+  assert (choice.attack, choice.norm) == ("pgd", "2") and "strongest attack measured: pgd L2" in choice.why
+
+
+def test_the_strongest_attack_measured_is_the_headline():
+  obj = line()
+  obj["robustness"]["accuracy"].append({"attack": "autoattack", "norm": "inf", "eps": 0.1, "accuracy": 0.2,
+                                        "examples": 100})
+  t = trial_lib.parse_trial(obj)
+  choice = trial_lib.choose_adv([t], 0.1)
+  assert (choice.attack, choice.eps) == ("autoattack", 0.1) and trial_lib.adv_accuracy(t, choice) == 0.2

@@ -9,7 +9,10 @@ from typing import Optional, Tuple
 
 from tfrobust.records import upgrade
 
-ATTACK_PREFERENCE = (("pgd", "inf"), ("pgd", "2"), ("fgsm", "inf"), ("fgsm", "2"))
+# Which attack's accuracy is "the adversarial accuracy" when several were measured: the strongest first (AutoAttack's
+# sequence, then APGD-CE, then PGD; the gradient-free and single-loss ones after), each L∞ before L2.
+STRENGTH_ORDER = ("autoattack", "apgd_ce", "pgd", "apgd_dlr", "square", "fgsm")
+ATTACK_PREFERENCE = tuple((a, n) for a in STRENGTH_ORDER for n in ("inf", "2"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +142,8 @@ def same_eps(a, b):
 
 
 def choose_adv(trials, report_eps=None) -> Optional[AdvChoice]:
-  """PGD L∞ at `report_eps` (sweep.json's), else the middle ε of the grid (another attack if PGD L∞ is absent)."""
+  """The strongest attack measured (ATTACK_PREFERENCE: AutoAttack, APGD-CE, PGD, ...; each L∞ first) at `report_eps`
+  (sweep.json's), else at the middle ε of its grid."""
   entries = [r for t in trials if t.usable for r in t.robustness]
   if not entries:
     return None
@@ -147,7 +151,7 @@ def choose_adv(trials, report_eps=None) -> Optional[AdvChoice]:
   kind = next((k for k in ATTACK_PREFERENCE if k in kinds), min(kinds))
   epss = sorted({e for a, n, e, *_ in entries if (a, n) == kind and e > 0}) or [0.0]
   middle = epss[len(epss) // 2]
-  fallback = "" if kind == ("pgd", "inf") else " (no PGD L∞ results, so the first of PGD L2, FGSM L∞, FGSM L2)"
+  fallback = f" (the strongest attack measured: {kind[0]} {'L∞' if kind[1] == 'inf' else 'L2'})"
   if isinstance(report_eps, (int, float)) and not isinstance(report_eps, bool):
     match = [e for e in epss if same_eps(e, float(report_eps))]
     if match:
