@@ -1,25 +1,33 @@
-"""The paired, two-level bootstrap behind every interval of the report.
+"""The paired bootstrap over the shared test set, and the seeds' spread, behind every interval of the report.
 
 Every network of a study is scored on the same test examples, so the noise of the test set is shared: two
 networks' accuracies are correlated, and a contrast between them is far less noisy than two independent
 binomials, while an effect common to every network (examples hard for all of them) does not shrink with more
-seeds. One replicate therefore (1) resamples the seeds with replacement and (2) resamples the test-example
-indices **once for the whole study** — the same draw for every network, fixed by the metric's name so that every
-component and control sees it — and recomputes every network's accuracy from its per-example outcomes
-(records.run.Examples), then every estimate.
+seeds. One replicate therefore resamples the test-example indices **once for the whole study** — the same draw
+for every network, fixed by the metric's name so that every component and control sees it — and recomputes
+every network's accuracy from its per-example outcomes (records.run.Examples), then every estimate; the seeds
+enter through their observed spread.
 
-The interval: estimate ± q·SE with SE² = s²/S + V_shared: s² the variance of the per-seed effects between seeds
-(what resampling seeds estimates, without its (S−1)/S shrinkage; it holds the seed noise and every network's
-own test-set noise), V_shared the part of the test-set noise common to the seeds (the covariance across seeds
-of the per-seed effects under the shared example resampling), and q = t_{0.975, S−1}; for a family of contrasts,
-q is the 95% quantile of the largest |multivariate t| (S − 1 degrees of freedom, the contrasts' correlation from
-the two-level replicates): a simultaneous interval. A percentile interval cannot cover with 3 seeds: the seed
-bootstrap of 3 values has 10 distinct draws and never leaves their range. The calibration (calibration.py,
-docs/verdicts.md) measures the coverage of this construction.
+The interval: the estimate ± a half-width built from SE² = s²/S + V_shared: s² the variance of the per-seed effects
+between seeds (what resampling seeds estimates, without its (S−1)/S shrinkage; it holds the seed noise and every
+network's own test-set noise), V_shared the part of the test-set noise common to the seeds (the covariance across
+seeds of the per-seed effects under the shared example resampling), and each part gets its own 95% quantile: the
+half-width is √(t²·s²/S + z²·V_shared), t = t_{0.975, S−1}, z = z_{0.975}. Only s² is estimated from S seeds;
+V_shared comes from thousands of example draws and is taken as exact, so t on the whole SE would widen the shared
+part too (at 3 seeds with mostly shared noise: coverage 1.000 at twice the width). Welch–Satterthwaite df, ν = (S −
+1)·(SE²/(s²/S))², were tried and rejected: at 3 seeds an s² that happens to be small inflates ν as well (coverage
+0.887 for C1.clean at 2× the margin in the calibration's study). For a family of contrasts, t and z become the 95%
+quantiles of the largest |t| and of the largest |z| of the family, simulated from the contrasts' weights with
+exchangeable Gaussian networks: each contrast's t with its own s² over its own seeds (a shared multivariate t, one
+variance for all, held jointly for only 0.93 at 3 seeds), z with the correlation of the weights, Σ W_i·W_j
+normalized (which 3 seeds cannot estimate): a simultaneous interval. A percentile interval cannot cover with 3
+seeds: the seed bootstrap of 3 values has 10 distinct draws and never leaves their range. The calibration
+(calibration.py, docs/verdicts.md) measures the coverage of this construction, jointly for a family.
 
 A network without per-example outcomes (results written before examples.npz) is redrawn as an independent
 Binomial(n, accuracy)/n: the older approximation, which ignores the pairing. A proportion of 0 or 1 gets the
-continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1), so that a floor never yields a zero-width interval.
+continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1), so that a floor never yields a zero-width
+interval; it is added once (the redraws of a network at 0 or 1 stay there).
 """
 
 import dataclasses
@@ -76,12 +84,6 @@ def example_counts(n, reps):
   return np.bincount(idx.ravel(), minlength=reps * n).reshape(reps, n).astype(np.float32)
 
 
-def _seed_counts(n_seeds, reps):
-  rng = np.random.default_rng([SEED, 7, n_seeds, reps])
-  pick = rng.integers(0, n_seeds, size=(reps, n_seeds))
-  return np.stack([np.bincount(row, minlength=n_seeds) for row in pick]).astype(float)
-
-
 def cc_variance(p, n):
   """Binomial variance of a proportion, continuity-corrected at 0 and 1 (p̃ = (x + ½)/(n + 1))."""
   x = round(p * n)
@@ -100,9 +102,8 @@ def replicate_values(measures: Sequence[Measure], reps, key):
     if m.correct is not None:
       by_n.setdefault(len(m.correct), []).append(k)
     elif m.n:
-      x = min(max(round(m.value * m.n), 0), m.n)
-      pt = (x + 0.5) / (m.n + 1) if x in (0, m.n) else m.value
-      out[1:, k] = rng.binomial(m.n, pt, size=reps) / m.n - pt + m.value
+      p = min(max(m.value, 0.0), 1.0)  # at 0 or 1 the redraws stay put: _floor_variance adds p̃(1 − p̃)/n once
+      out[1:, k] = rng.binomial(m.n, p, size=reps) / m.n - p + m.value
   for n, ks in by_n.items():
     cols = np.stack([measures[k].correct for k in ks], axis=1).astype(np.float32)
     out[1:, ks] = (example_counts(n, reps) @ cols) / n
@@ -121,28 +122,52 @@ def _floor_variance(terms: Terms, seeds):
 
 
 _SEEDS = np.arange(2, MAX_SEEDS + 1)
-_T = sp_stats.t.ppf(0.5 + LEVEL / 2, _SEEDS - 1)
+
+
+Z = float(sp_stats.norm.ppf(0.5 + LEVEL / 2))
+
+
+def half_width(sd_seed, sd_shared, n_seeds, q_seed=None, q_shared=Z):
+  """√(q_seed²·s²/S + q_shared²·V_shared), q_seed = t_{0.975, S−1} unless given (see the module docstring)."""
+  q_seed = t_quantile(0.5 + LEVEL / 2, n_seeds - 1) if q_seed is None else q_seed
+  return np.sqrt(q_seed ** 2 * sd_seed ** 2 / n_seeds + q_shared ** 2 * sd_shared ** 2)
 
 
 def seeds_needed(sd_seed, sd_shared, margin, simultaneous_q=None):
-  """Fewest seeds S with Φ(margin/SE(S) − q_S) ≥ POWER, SE(S)² = sd_seed²/S + sd_shared²: the power to call an
-  effect of POWER_AT × margin beyond the margin (or, for equivalence, wholly outside it). None beyond MAX_SEEDS."""
+  """Fewest seeds S with Φ(margin/SE(S) − h(S)/SE(S)) ≥ POWER, SE(S)² = sd_seed²/S + sd_shared², h(S) the
+  interval's half-width at S seeds: the power to call an effect of POWER_AT × margin beyond the margin (or, for
+  equivalence, wholly outside it). None beyond MAX_SEEDS."""
   se = np.sqrt(sd_seed ** 2 / _SEEDS + sd_shared ** 2)
   if not se.all():
     return 2
-  ok = sp_stats.norm.cdf((POWER_AT - 1) * margin / se - _T * (simultaneous_q or 1.0)) >= POWER
+  h = half_width(sd_seed, sd_shared, _SEEDS, sp_stats.t.ppf(0.5 + LEVEL / 2, _SEEDS - 1)) * (simultaneous_q or 1.0)
+  ok = sp_stats.norm.cdf(((POWER_AT - 1) * margin - h) / se) >= POWER
   return int(_SEEDS[ok.argmax()]) if ok.any() else None
 
 
-def _max_t_quantile(corr, df, key, draws=20000):
-  """95% quantile of max_j |T_j|, T multivariate t (df) with correlation `corr`: the simultaneous multiplier."""
-  j = corr.shape[0]
+_QUANTILES: Dict[tuple, Tuple[float, float]] = {}  # a study judges the same family shapes many times
+
+
+def _max_quantiles(weights, key, draws=20000):
+  """(q_seed, q_shared): 95% quantiles of max_j |t_j| and max_j |z_j| over a family whose per-seed effects are
+  weighted sums of independent N(0, 1) networks (weights [quantity][measures, seeds], zero where a seed is
+  absent): t_j the seed-mean over its own seeds divided by its own s/√S, z_j the mean over its exact sd."""
+  memo = (key, draws) + tuple((w.shape, w.tobytes()) for w in weights)
+  if memo in _QUANTILES:
+    return _QUANTILES[memo]
   rng = np.random.default_rng([SEED, 11, zlib.crc32(key.encode())])
-  vals, vecs = np.linalg.eigh(corr)
-  root = vecs * np.sqrt(np.clip(vals, 0, None))
-  z = rng.standard_normal((draws, j)) @ root.T
-  chi = np.sqrt(rng.chisquare(df, size=(draws, 1)) / df)
-  return float(np.quantile(np.abs(z / chi).max(axis=1), LEVEL))
+  vals = rng.standard_normal((draws, weights[0].shape[0]))
+  ts, zs = [], []
+  for w in weights:
+    present = np.flatnonzero(np.abs(w).sum(axis=0) > 0)
+    per_seed = vals @ w[:, present]
+    mean = per_seed.mean(axis=1)
+    ts.append(mean / (per_seed.std(axis=1, ddof=1) / np.sqrt(len(present))))
+    mw = w[:, present].sum(axis=1) / len(present)
+    zs.append(vals @ mw / max(float(np.sqrt((mw ** 2).sum())), 1e-300))
+  _QUANTILES[memo] = (float(np.quantile(np.abs(np.stack(ts)).max(axis=0), LEVEL)),
+                      float(np.quantile(np.abs(np.stack(zs)).max(axis=0), LEVEL)))
+  return _QUANTILES[memo]
 
 
 def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, simultaneous=False) -> List[Interval]:
@@ -160,9 +185,8 @@ def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, sim
     return [Interval(math.nan, None, None, None, 0) for _ in family]
   metric = measures[0].metric
   values = replicate_values(measures, reps, key=metric)
-  counts = _seed_counts(len(seeds), reps)
   col = {s: i for i, s in enumerate(seeds)}
-  out, boots = [], []
+  out, weights = [], []
   for terms in family:
     present = sorted(terms)
     w = np.zeros((len(measures), len(seeds)))
@@ -170,19 +194,14 @@ def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, sim
       for m, wt in terms[s]:
         w[index[id(m)], col[s]] += wt
     per_seed = values @ w * scale  # [reps + 1, seeds]
-    mask = np.zeros(len(seeds))
-    mask[[col[s] for s in present]] = 1.0
-    est = float(per_seed[0] @ mask / max(len(present), 1))
-    if len(present) < 2:
-      out.append(Interval(est, None, None, None, len(present)))
-      boots.append(None)
-      continue
-    cm = counts * mask
-    with np.errstate(invalid="ignore", divide="ignore"):
-      boot = (per_seed[1:] * cm).sum(axis=1) / cm.sum(axis=1)
-    boots.append(boot)
     k = len(present)
     idx = [col[s] for s in present]
+    est = float(per_seed[0, idx].mean()) if k else 0.0
+    if k < 2:
+      out.append(Interval(est, None, None, None, k))
+      weights.append(None)
+      continue
+    weights.append(w)
     var_cc = _floor_variance(terms, present) * scale ** 2
     sd_seed = float(np.std(per_seed[0, idx], ddof=1))
     ex = per_seed[1:, idx]
@@ -191,21 +210,17 @@ def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, sim
                  0.0)
     out.append(Interval(est, None, None, math.sqrt(sd_seed ** 2 / k + shared + var_cc), k, sd_seed=sd_seed,
                         sd_shared=math.sqrt(shared + var_cc)))
-  q_mult = None
-  if simultaneous and sum(b is not None for b in boots) > 1:
-    ok = [i for i, b in enumerate(boots) if b is not None]
-    mat = np.stack([boots[i] for i in ok], axis=1)
-    mat = mat[np.isfinite(mat).all(axis=1)]
-    corr = np.nan_to_num(np.corrcoef(mat, rowvar=False), nan=0.0)
-    np.fill_diagonal(corr, 1.0)
-    df = min(out[i].n_seeds for i in ok) - 1
-    q_mult = _max_t_quantile(corr, df, key) / t_quantile(0.5 + LEVEL / 2, df)
+  ok = [i for i, iv in enumerate(out) if iv.se is not None]
+  q_seed = q_shared = None
+  if simultaneous and len(ok) > 1:
+    q_seed, q_shared = _max_quantiles([weights[i] for i in ok], key)
   final = []
   for iv in out:
     if iv.se is None:
       final.append(iv)
       continue
-    q = t_quantile(0.5 + LEVEL / 2, iv.n_seeds - 1) * (q_mult or 1.0)
-    need = seeds_needed(iv.sd_seed, iv.sd_shared, margin, q_mult)
-    final.append(dataclasses.replace(iv, lo=iv.estimate - q * iv.se, hi=iv.estimate + q * iv.se, seeds_needed=need))
+    h = float(half_width(iv.sd_seed, iv.sd_shared, iv.n_seeds, q_seed, q_shared or Z))
+    need = seeds_needed(iv.sd_seed, iv.sd_shared, margin, h / float(half_width(iv.sd_seed, iv.sd_shared, iv.n_seeds))
+                        if q_seed and h > 0 else None)
+    final.append(dataclasses.replace(iv, lo=iv.estimate - h, hi=iv.estimate + h, seeds_needed=need))
   return final
