@@ -120,9 +120,11 @@ def _sweep_or_note(sweep_dir, notes):
 
 
 def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARGIN,
-          momentum_margin=claims.MOMENTUM_MARGIN, min_seeds=claims.MIN_SEEDS, trained_loss=quality.TRAINED_LOSS):
+          momentum_margin=claims.MOMENTUM_MARGIN, c2_margin=claims.C2_MARGIN, min_seeds=claims.MIN_SEEDS,
+          trained_loss=quality.TRAINED_LOSS):
   """Reads and judges the sweep (writes nothing): the Context of its report. UsageError on bad input."""
-  margins = verdicts.margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin)
+  margins = verdicts.margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin,
+                             c2_margin=c2_margin)
   trained_loss = quality.check_trained_loss(trained_loss)
   trials, notes = sweep_records.load_trials(sweep_dir)
   for n in notes:
@@ -133,7 +135,8 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
   points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss,
                            lines=report_data.read_lines(sweep_dir))
   rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
-                               momentum_margin=margins["momentum"], min_seeds=min_seeds)
+                               momentum_margin=margins["momentum"], c2_margin=margins["c2"], min_seeds=min_seeds,
+                               sweep=sweep)
   return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
                  data_notes(trials, points), budget_text, margins, min_seeds, trained_loss, budget)
 

@@ -110,9 +110,10 @@ def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS, budget="
       ("p", "**Intervals.** " + " ".join(paired.__doc__.split("\n\n")[2].split()) + " "
             + " ".join(paired.__doc__.split("\n\n")[3].split())),
       ("p", f"**Floors.** {verdicts.floor_rule()}"),
-      ("p", f"Margins: {margins['acc']:g} accuracy point per doubling of B (C1, C2 accuracy), "
-            f"{margins['eig']:g} in log2 λ_max per doubling (C1.eig), {margins['momentum']:g} accuracy point "
-            f"for C3; {claims.too_few_seeds_text(min_seeds)}."),
+      ("p", f"Margins: {margins['acc']:g} accuracy point per doubling of B (C1 accuracy), {margins['c2']:g} "
+            f"accuracy points between any B and B_ref (C2, a raw difference), {margins['eig']:g} in log2 λ_max per "
+            f"doubling (C1.eig), {margins['momentum']:g} accuracy point for C3; "
+            f"{claims.too_few_seeds_text(min_seeds)}."),
       ("p", "**Rules.** " + claims.OVERALL_RULE + " " + claims.FRAGILE_RULE),
       ("ul", verdicts.rule_lines(margins, min_seeds=min_seeds)),
   ]
@@ -196,18 +197,21 @@ def quality_blocks(points):
 def _missing_lines(trials, points, sweep, choice):
   missing, extra, src = missing_points(trials, sweep)
   lines = [f"Grid: {src}."]
-  if not missing:
-    lines.append("No grid point is missing.")
+  groups = collections.defaultdict(list)  # a failed trial gave no numbers: as missing as one that never ran
+  for r, b, m, s in missing:
+    groups[(r, m, b, "no result line")].append(s)
+  for p in points:
+    if p.kind == quality.FAILED:
+      groups[(p.regime, p.momentum, p.batch_size, "failed")].append(p.seed)
+  if not groups:
+    lines.append("No grid point is missing or failed.")
   else:
-    groups = collections.defaultdict(list)
-    for r, b, m, s in missing:
-      groups[(r, m, b)].append(s)
-    lines.append(f"**{len(missing)} grid point(s) have no result line:**")
-    for k, ((r, m, b), seeds) in enumerate(sorted(groups.items())):
+    lines.append(f"**{sum(map(len, groups.values()))} grid point(s) have no numbers (no result line, or failed):**")
+    for k, ((r, m, b, why), seeds) in enumerate(sorted(groups.items())):
       if k == _MAX_LISTED:
         lines.append(f"… and {len(groups) - _MAX_LISTED} more groups")
         break
-      lines.append(f"{r}, μ={m:g}, B={b}: seed(s) {', '.join(map(str, seeds))}")
+      lines.append(f"{r}, μ={m:g}, B={b}: seed(s) {', '.join(map(str, sorted(seeds)))} ({why})")
   if extra:
     lines.append(f"{len(extra)} result(s) lie outside the sweep.json grid (used all the same).")
   fit = {p.trial_id for p in points if p.kind in quality.IN_FITS}

@@ -3,7 +3,8 @@ the paired bootstrap can recompute them from resampled test examples.
 
   C1   per momentum: the least-squares slope of the metric against log2 B within each seed (judged), and the
        per-B contrasts [v(B) − v(B_ref)]/log2(B/B_ref) (shown);
-  C2   per momentum: those per-B contrasts, every one judged (B_ref: the smallest B that entered);
+  C2   per momentum: the per-B contrasts v(B) − v(B_ref) in accuracy points, not per doubling, every one judged
+       (B_ref: the smallest B of the grid that gave a value);
   C3   per seed: the mean over the B where all four cells (2 regimes × 2 momenta) exist of the difference in
        differences [v(fixed, μ_hi) − v(fixed, μ_lo)] − [v(ratio, μ_hi) − v(ratio, μ_lo)], so both regimes are
        compared over the same batch sizes;
@@ -17,6 +18,11 @@ Controls decide which trials enter and with what value:
             test: the low end (clean accuracy at chance, adversarial accuracy 0) or the best value observed in its
             cell (same regime, B and μ; of its regime and momentum where the whole cell failed); not
             applicable to the eigenvalue.
+
+The momenta and batch sizes judged are the grid's (sweep.json; without it, those of every trial, failed ones
+included), never only those that entered: a grid momentum, or a grid B at some momentum, where no trial gave a
+value is a judged part "not measured" of C1 and C2, so the component is at best inconclusive on that control, and
+the B judged are stated.
 """
 
 import dataclasses
@@ -46,6 +52,31 @@ class Quantity:
   momentum: Optional[float]
   terms: dict  # paired.Terms
   judged: bool = True
+  batch_size: Optional[int] = None  # a contrast's B, or the grid B a "not measured" part stands for
+  why: str = ""  # why a part has no value
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+  """The batch sizes and momenta a study set out to run, per regime: {regime: sorted tuple}."""
+  batch_sizes: dict
+  momenta: dict
+  source: str
+
+
+def grid_of(points, sweep=None):
+  """The grid from sweep.json where it names batch sizes and momenta, else from every trial (failed ones too, so
+  that a momentum or B whose every trial failed is still judged); results outside the grid are added."""
+  sweep = sweep or {}
+  regimes = sorted({p.regime for p in points} | set(sweep.get("regimes") or []))
+  named = bool(sweep.get("batch_sizes") and sweep.get("momenta"))
+  bs, mus = {}, {}
+  for r in regimes:
+    mine = [p for p in points if p.regime == r]
+    bs[r] = tuple(sorted({int(b) for b in (sweep.get("batch_sizes") if named else ())} | {p.batch_size for p in mine}))
+    mus[r] = tuple(sorted({round(float(m), 6) for m in (sweep.get("momenta") if named else ())}
+                          | {round(p.momentum, 6) for p in mine}))
+  return Grid(bs, mus, "sweep.json" if named else "every trial, failed ones included (no grid in sweep.json)")
 
 
 def measure(p, metric):
@@ -110,10 +141,29 @@ def _mean_terms(ms, w):
   return [(m, w / len(ms)) for m in ms]
 
 
-def slope_quantities(items, regime):
-  """Per momentum: the slope vs log2 B within each seed (repeated points averaged first)."""
+def _momenta(cells, grid, regime):
+  return sorted(set((grid.momenta if grid else {}).get(regime, ())) | {mu for by_mu in cells.values() for mu in by_mu})
+
+
+def _batches(cells, grid, regime, mu):
+  """(every B of the grid and of the data at μ, those with a value in some seed)."""
+  seen = {b for by_mu in cells.values() for b in by_mu.get(mu, {})}
+  return sorted(set((grid.batch_sizes if grid else {}).get(regime, ())) | seen), sorted(seen)
+
+
+NO_VALUE = "no trial at this grid point gave a value on this control (failed, or left out: see excluded)"
+
+
+def _missing(mu, bs, have):
+  return [Quantity(f"μ = {mu:g}, B = {b}", mu, {}, batch_size=b, why=NO_VALUE) for b in bs if b not in have]
+
+
+def slope_quantities(items, regime, grid=None):
+  """Per momentum of the grid: the slope vs log2 B within each seed (repeated points averaged first); a grid B
+  with no value at that momentum is a part of its own, not measured."""
   cells, out = _cells(items, regime), []
-  for mu in sorted({mu for by_mu in cells.values() for mu in by_mu}):
+  for mu in _momenta(cells, grid, regime):
+    bs, have = _batches(cells, grid, regime, mu)
     terms = {}
     for seed, by_mu in sorted(cells.items()):
       by_b = by_mu.get(mu, {})
@@ -123,24 +173,43 @@ def slope_quantities(items, regime):
       mx = sum(xs) / len(xs)
       sxx = sum((x - mx) ** 2 for x in xs)
       terms[seed] = [t for x, b in zip(xs, sorted(by_b)) for t in _mean_terms(by_b[b], (x - mx) / sxx)]
-    out.append(Quantity(f"μ = {mu:g}", mu, terms))
+    out.append(Quantity(f"μ = {mu:g}", mu, terms, why="" if terms else NO_VALUE))
+    out += [] if not terms else _missing(mu, bs, have)
   return out
 
 
-def contrast_quantities(items, regime, *, judged):
-  """Per momentum and B > B_ref: [v(B) − v(B_ref)]/log2(B/B_ref) within each seed that has both."""
+def contrast_quantities(items, regime, *, judged, per_doubling, grid=None):
+  """Per momentum of the grid and B > B_ref (the smallest B with a value): v(B) − v(B_ref) within each seed that
+  has both, divided by log2(B/B_ref) when per_doubling. Judged: a grid B without a value (B_ref's included) is a
+  part of its own, not measured; a momentum without a value one part "μ = …"."""
   cells, out = _cells(items, regime), []
-  for mu in sorted({mu for by_mu in cells.values() for mu in by_mu}):
-    bs = sorted({b for by_mu in cells.values() for b in by_mu.get(mu, {})})
-    if len(bs) < 2:
+  for mu in _momenta(cells, grid, regime):
+    bs, have = _batches(cells, grid, regime, mu)
+    if not have:
+      out += [Quantity(f"μ = {mu:g}", mu, {}, judged, why=NO_VALUE)] if judged else []
       continue
-    ref = bs[0]
-    for b in bs[1:]:
-      d = math.log2(b / ref)
+    ref = have[0]
+    for b in bs:
+      if b <= ref:
+        out += _missing(mu, [b], have) if judged and b < ref else []
+        continue
+      d = math.log2(b / ref) if per_doubling else 1.0
       terms = {s: _mean_terms(by_mu[mu][b], 1 / d) + _mean_terms(by_mu[mu][ref], -1 / d)
                for s, by_mu in sorted(cells.items()) if b in by_mu.get(mu, {}) and ref in by_mu.get(mu, {})}
-      out.append(Quantity(f"μ = {mu:g}, B = {b} vs {ref}", mu, terms, judged))
+      if terms or judged:
+        out.append(Quantity(f"μ = {mu:g}, B = {b} vs {ref}", mu, terms, judged, b, "" if terms else NO_VALUE))
   return out
+
+
+def batch_note(items, regime, grid=None):
+  """The B judged per momentum, in words, naming the grid B with no value."""
+  cells, out = _cells(items, regime), []
+  for mu in _momenta(cells, grid, regime):
+    bs, have = _batches(cells, grid, regime, mu)
+    gone = [b for b in bs if b not in have]
+    out.append(f"μ = {mu:g}: B = {', '.join(map(str, have)) or 'none'}"
+               + (f" (no value at B = {', '.join(map(str, gone))})" if gone else ""))
+  return "B judged: " + "; ".join(out) if out else ""
 
 
 def did_quantity(items, pair):
@@ -162,19 +231,23 @@ def did_quantity(items, pair):
   return Quantity(f"E over {text or 'no B'}", None, terms), text
 
 
-def momenta_compared(points):
-  """(lowest, highest) momentum present in both claim regimes, or None."""
-  sets = [{p.momentum for p in points if p.regime == r and p.kind != quality.FAILED} for r in (FIXED, RATIO)]
-  common = sorted(sets[0] & sets[1])
+def momenta_compared(points, grid=None):
+  """(lowest, highest) momentum of both claim regimes, from the grid (a momentum whose trials all failed is
+  still compared: C3 then has no value), or None."""
+  grid = grid or grid_of(points)
+  common = sorted(set(grid.momenta.get(FIXED, ())) & set(grid.momenta.get(RATIO, ())))
   return (common[0], common[-1]) if len(common) >= 2 else None
 
 
-def quantities(comp, items, pair):
+def quantities(comp, items, pair, grid=None):
   """(quantities, note) of one component from its entering items (every Measure already valued)."""
   if comp.claim == "C1":
-    return slope_quantities(items, FIXED) + contrast_quantities(items, FIXED, judged=False), ""
+    qs = slope_quantities(items, FIXED, grid) + contrast_quantities(items, FIXED, judged=False, per_doubling=True,
+                                                                     grid=grid)
+    return qs, batch_note(items, FIXED, grid)
   if comp.claim == "C2":
-    return contrast_quantities(items, RATIO, judged=True), ""
+    qs = contrast_quantities(items, RATIO, judged=True, per_doubling=False, grid=grid)
+    return qs, batch_note(items, RATIO, grid)
   if comp.claim == "C4":
     terms, note = temperature.extra_terms(items)
     return [Quantity(name, None, t) for name, t in terms], note
@@ -200,7 +273,7 @@ def _against(comp, qs):
   return -sum(claims._DIRECTION[comp.kind] * e for e in ests)  # pylint: disable=protected-access
 
 
-def resolve_adverse(comp, items, pair):
+def resolve_adverse(comp, items, pair, grid=None):
   """items with every adverse point (Measure None) valued at the end that goes against the claim, point by point
   in a fixed order; [(trial_id, reason)] of what each was scored."""
   best = {}
@@ -221,7 +294,7 @@ def resolve_adverse(comp, items, pair):
     options = []
     for name, v in ends:
       trial = done + [(p, Measure(v, metric=comp.metric))]
-      options.append((_against(comp, quantities(comp, trial, pair)[0]), name, v))
+      options.append((_against(comp, quantities(comp, trial, pair, grid)[0]), name, v))
     _, name, v = max(options, key=lambda o: o[0])
     done.append((p, Measure(v, metric=comp.metric)))
     scored.append({"trial_id": p.trial_id, "scored": f"{name}, {100 * v:.1f}%"})

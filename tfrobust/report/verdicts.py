@@ -13,11 +13,16 @@ import numpy as np
 
 from tfrobust.report import claims as rules
 from tfrobust.report import effects, paired, quality, stats
-from tfrobust.report.claims import (ACC_MARGIN, COMPONENTS, EIG_MARGIN, MIN_SEEDS,  # noqa: F401 (re-exported)
-                                    MOMENTUM_MARGIN, STATEMENTS)
+from tfrobust.report.claims import (ACC_MARGIN, C2_MARGIN, COMPONENTS, EIG_MARGIN,  # noqa: F401 (re-exported)
+                                    MIN_SEEDS, MOMENTUM_MARGIN, STATEMENTS)
 
-FLOOR = 0.01  # a proportion within 1 point of 0% or 100% ...
-FLOOR_SHARE = 0.5  # ... for more than half of the trials: the component is not measurable at this ε
+# A cell (regime × B × μ) is at a floor or ceiling when its mean accuracy p on n test examples leaves fewer than
+# FLOOR_COUNT expected errors or successes, n·min(p, 1 − p): an accuracy is information about the examples that
+# can still change sides, so 99.7% on 10,000 examples (30 errors) moves measurably and 99.7% on 500 (1.5) does
+# not, which no fixed distance from 0% or 100% can tell apart. 5 is the usual bound below which the normal
+# approximation to a binomial fails.
+FLOOR_COUNT = 5
+FLOOR_SHARE = 0.5  # ... in more than half of the component's cells: the component is not measurable at this ε
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -51,9 +56,10 @@ class Observation:
   eps_free: Optional[Any] = None  # epsfree.EpsFree of the report's attack and norm, from examples.npz
 
 
-def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN):
+def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN, c2_margin=C2_MARGIN):
   return {"acc": rules.check_margin(acc_margin, "acc_margin"), "eig": rules.check_margin(eig_margin, "eig_margin"),
-          "momentum": rules.check_margin(momentum_margin, "momentum_margin")}
+          "momentum": rules.check_margin(momentum_margin, "momentum_margin"),
+          "c2": rules.check_margin(c2_margin, "c2_margin")}
 
 
 def _row(comp, control, margin, **fields):
@@ -65,24 +71,37 @@ def _row(comp, control, margin, **fields):
   return row
 
 
+def _expected(p, n):
+  return n * min(p, 1 - p)
+
+
 def floor_text(comp, points):
-  """Why a component is not measurable (most of its fitted trials within FLOOR of 0% or 100%), naming an ε of the
-  grid that would be; None when it is measurable."""
-  vals = [p.clean if comp.metric == "clean" else p.adv for p in points
-          if p.regime in comp.regimes and p.kind in quality.IN_FITS]
-  vals = [v for v in vals if v is not None]
-  at = [v for v in vals if v <= FLOOR or v >= 1 - FLOOR]
-  if comp.metric in ("log2_eig", "adv_auc") or not vals or len(at) <= FLOOR_SHARE * len(vals):
+  """Why a component is not measurable (in most of its cells fewer than FLOOR_COUNT expected errors or
+  successes), naming an ε of the grid that would be measurable; None when it is measurable."""
+  if comp.metric in ("log2_eig", "adv_auc"):
     return None
-  what = f"{len(at)} of {len(vals)} trials within {100 * FLOOR:g} points of 0% or 100%"
+  fitted = [p for p in points if p.regime in comp.regimes and p.kind in quality.IN_FITS]
+  cells = {}
+  for p in fitted:
+    v = p.clean if comp.metric == "clean" else p.adv
+    ex = p.clean_ex if comp.metric == "clean" else p.adv_ex
+    n = len(ex) if ex is not None else (p.n_clean if comp.metric == "clean" else p.n_adv)
+    if v is not None and n:
+      cells.setdefault((p.regime, p.batch_size, p.momentum), []).append((v, n))
+  at = [k for k, vs in cells.items()
+        if _expected(statistics.mean(v for v, _ in vs), statistics.median(n for _, n in vs)) < FLOOR_COUNT]
+  if not cells or len(at) <= FLOOR_SHARE * len(cells):
+    return None
+  what = (f"{len(at)} of {len(cells)} cells with fewer than {FLOOR_COUNT} expected errors or successes "
+          "(n·min(p, 1 − p))")
   if comp.metric == "clean":
     return what + "; clean accuracy has no ε to move to"
-  medians = {}
-  for p in points:
-    if p.regime in comp.regimes and p.kind in quality.IN_FITS:
-      for e, a in p.adv_curve:
-        medians.setdefault(e, []).append(a)
-  ok = {e: statistics.median(a) for e, a in medians.items() if FLOOR < statistics.median(a) < 1 - FLOOR}
+  medians, ns = {}, [p.n_adv for p in fitted if p.n_adv]
+  n_adv = statistics.median(ns) if ns else 0
+  for p in fitted:
+    for e, a in p.adv_curve:
+      medians.setdefault(e, []).append(a)
+  ok = {e: statistics.median(a) for e, a in medians.items() if _expected(statistics.median(a), n_adv) >= FLOOR_COUNT}
   best = min(ok, key=lambda e: abs(ok[e] - 0.5)) if ok else None
   return what + (f"; ε = {best:g} would be (median accuracy {100 * ok[best]:.0f}%)" if best is not None
                  else "; no ε of the grid has a median accuracy away from 0% and 100%")
@@ -99,14 +118,17 @@ def _judge_parts(comp, qs, margin, key, min_seeds, reps):
     for q, iv in zip(g, ivs):
       ci = None if iv.lo is None else [iv.lo, iv.hi]
       verdict, why = rules.decide(comp.kind, ci, margin=margin, n_seeds=iv.n_seeds, min_seeds=min_seeds)
-      parts.append({"name": q.name, "momentum": q.momentum, "judged": q.judged,
+      why = q.why if iv.n_seeds == 0 and q.why else why
+      parts.append({"name": q.name, "momentum": q.momentum, "batch_size": q.batch_size, "judged": q.judged,
                     "estimate": None if iv.n_seeds == 0 else iv.estimate, "ci": ci, "n_seeds": iv.n_seeds,
                     "verdict": verdict if q.judged else "shown", "why": why, "seeds_needed": iv.seeds_needed})
   return parts
 
 
-def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps=paired.REPS):
-  """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out."""
+def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps=paired.REPS, grid=None):
+  """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out. grid:
+  the momenta and B judged (effects.Grid; default: those of every trial, failed ones included)."""
+  grid = grid or effects.grid_of(points)
   if control == effects.ADVERSE and comp.metric == "log2_eig":
     return _row(comp, control, margin, verdict=rules.NOT_APPLICABLE,
                 why="a collapsed or diverged network has no adverse curvature")
@@ -116,8 +138,8 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps
   items, excluded = effects.select(points, comp.metric, control, comp.regimes)
   scored = []
   if control == effects.ADVERSE:
-    items, scored = effects.resolve_adverse(comp, items, pair)
-  qs, note = effects.quantities(comp, items, pair)
+    items, scored = effects.resolve_adverse(comp, items, pair, grid)
+  qs, note = effects.quantities(comp, items, pair, grid)
   doubtful = [{"trial_id": p.trial_id, "reason": p.reason} for p in points
               if p.regime in comp.regimes and p.kind == quality.DOUBTFUL]
   base = dict(excluded=excluded + effects.unused(items, qs), doubtful=doubtful, adverse_scored=scored, note=note)
@@ -130,9 +152,11 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps
   parts = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds, reps)
   jp = [p for p in parts if p["judged"]]
   verdict = rules.combine_parts([p["verdict"] for p in jp])
-  cands = [p for p in jp if p["verdict"] == verdict and p["estimate"] is not None] or \
-      [p for p in jp if p["estimate"] is not None]
-  if comp.kind == rules.EQUIVALENT:
+  same = [p for p in jp if p["verdict"] == verdict] or jp
+  cands = [p for p in same if p["estimate"] is not None]
+  if not cands:  # a part not measured decides: it has no estimate
+    decider = same[0]
+  elif comp.kind == rules.EQUIVALENT:
     decider = max(cands, key=lambda p: abs(p["estimate"]))
   else:
     decider = min(cands, key=lambda p: rules._DIRECTION[comp.kind] * p["estimate"])  # pylint: disable=W0212
@@ -171,13 +195,16 @@ def _claim_rows(claim, rows):
 
 
 def judge_claims(points, *, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN,
-                 min_seeds=MIN_SEEDS, controls=effects.CONTROLS, reps=paired.REPS) -> List[dict]:
-  """Every component on every control, then one row per claim and control (component "claim")."""
-  m = margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin)
-  pair = effects.momenta_compared(points)
+                 c2_margin=C2_MARGIN, min_seeds=MIN_SEEDS, controls=effects.CONTROLS, reps=paired.REPS,
+                 sweep=None) -> List[dict]:
+  """Every component on every control, then one row per claim and control (component "claim"). sweep: the
+  sweep.json dict, whose grid decides the momenta and B judged (effects.grid_of)."""
+  m = margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin, c2_margin=c2_margin)
+  grid = effects.grid_of(points, sweep)
+  pair = effects.momenta_compared(points, grid)
   rows = []
   for claim in STATEMENTS:
-    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, reps=reps)
+    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, reps=reps, grid=grid)
             for c in COMPONENTS if c.claim == claim for control in controls]
     rows += mine + (_claim_rows(claim, mine) if tuple(controls) == effects.CONTROLS else [])
   return rows
@@ -214,7 +241,9 @@ def summarize(points, regime, metric, *, control=effects.ALL):
 
 
 def floor_rule():
-  return (f"A component whose metric lies within {100 * FLOOR:g} point of 0% or 100% for more than "
-          f"{100 * FLOOR_SHARE:.0f}% of its fitted trials is \"{rules.NOT_MEASURABLE}\" (a floor or ceiling hides any "
-          "effect); the report names an ε of the grid whose median accuracy is nearest 50%. A proportion of 0 or 1 "
-          "gets the continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1).")
+  return (f"A component is \"{rules.NOT_MEASURABLE}\" when more than {100 * FLOOR_SHARE:.0f}% of its cells "
+          f"(regime × B × μ) are at a floor or ceiling: fewer than {FLOOR_COUNT} expected errors or successes, "
+          "n·min(p, 1 − p) with p the cell's mean accuracy over seeds and n the test examples behind it (so 99.7% is "
+          "measurable on 10,000 examples, 30 errors, and not on 500, 1.5); the report names an ε of the grid whose "
+          f"median accuracy leaves at least {FLOOR_COUNT} and is nearest 50%. A proportion of 0 or 1 gets the "
+          "continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1).")
