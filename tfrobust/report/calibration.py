@@ -47,6 +47,7 @@ class Noise:
 
 
 BATCHES, MOMENTA, SEEDS = (16, 32, 64, 128, 256), (0.0, 0.9), (0, 1, 2)
+SPAN = math.log2(BATCHES[-1] / BATCHES[0])  # doublings from B_ref to the largest B
 
 
 def _seed_sd(total, p, n):
@@ -56,8 +57,8 @@ def _seed_sd(total, p, n):
 
 def simulate(truth, rng, noise=Noise(), margins=None):
   """Observations of one simulated study where every component's true effect is `truth` × its margin: C1 slopes
-  −truth·m (accuracy) and +truth·m (log2 λ_max) per doubling at every momentum, C2 slope −truth·m per doubling,
-  C3 E = +truth·m."""
+  −truth·m (accuracy) and +truth·m (log2 λ_max) per doubling at every momentum; at constant η/B a straight drop in
+  log2 B whose largest contrast, B = 256 against 16, is −truth × the C2 margin; C3 E = +truth·m."""
   m = margins or verdicts.margins()
   z = {"clean": rng.standard_normal(noise.clean_n), "adv": rng.standard_normal(noise.adv_n)}
   points = []
@@ -66,7 +67,7 @@ def simulate(truth, rng, noise=Noise(), margins=None):
       for b in BATCHES:
         d = math.log2(b / BATCHES[0])
         for s in SEEDS:
-          slope = -truth * m["acc"] / 100 if regime == effects.FIXED else -truth * m["acc"] / 100
+          slope = -truth * (m["acc"] if regime == effects.FIXED else m["c2"] / SPAN) / 100
           gain = (noise.momentum_gain + (truth * m["momentum"] / 100 if regime == effects.FIXED else 0.0)) * (mu > 0)
           eig = noise.eig_level + (truth * m["eig"] * d if regime == effects.FIXED else 0)
           points.append(_network(regime, b, mu, s, {"clean": noise.clean_level + slope * d + gain,
@@ -114,12 +115,15 @@ def simulate_temperature(truth, rng, noise=Noise(), margins=None):
   return points
 
 
-def true_value(comp, truth, margins, part=""):
-  """The true value of a judged part: C4's log2 B term is ∓truth × margin (accuracies fall, log2 λ_max rises), its
-  μ term 0."""
+def true_value(comp, truth, margins, part=None):
+  """The true value of a judged part (a verdicts.json part): C4's log2 B term is ∓truth × margin (accuracies fall,
+  log2 λ_max rises), its μ term 0; C2's contrast at B is −truth × margin × log2(B/B_ref)/SPAN."""
+  part = part or {}
   if comp.claim == "C4":
     sign = 1.0 if comp.metric == "log2_eig" else -1.0
-    return sign * margins[comp.margin] * truth if part.startswith("log2 B") else 0.0
+    return sign * margins[comp.margin] * truth if part.get("name", "").startswith("log2 B") else 0.0
+  if comp.claim == "C2":
+    return -margins[comp.margin] * truth * math.log2((part.get("batch_size") or BATCHES[-1]) / BATCHES[0]) / SPAN
   m = margins[comp.margin] * truth
   return {claims.DECREASE: -m, claims.INCREASE: m, claims.POSITIVE: m, claims.EQUIVALENT: -m}[comp.kind]
 
@@ -128,8 +132,8 @@ def run(replicates=200, *, reps=1000, noise=Noise(), seed=0, progress=None):
   """{component: {truth: {"supported", "against", "inconclusive", "coverage", "n"}}} and the seconds taken."""
   margins = verdicts.margins()
   pair = (MOMENTA[0], MOMENTA[-1])
-  tally = {f"{c.claim}.{c.name}": {t: dict(supported=0, against=0, inconclusive=0, covered=0, intervals=0)
-                                   for t in TRUTHS} for c in verdicts.COMPONENTS}
+  tally = {f"{c.claim}.{c.name}": {t: dict(supported=0, against=0, inconclusive=0, covered=0, intervals=0,
+                                            joint=0, families=0) for t in TRUTHS} for c in verdicts.COMPONENTS}
   start = time.time()
   for t in TRUTHS:
     for r in range(replicates):
@@ -141,23 +145,30 @@ def run(replicates=200, *, reps=1000, noise=Noise(), seed=0, progress=None):
         cell = tally[f"{comp.claim}.{comp.name}"][t]
         vote = claims.vote(row["verdict"])
         cell[{claims.SUPPORTED: "supported", claims.NOT_SUPPORTED: "against"}.get(vote, "inconclusive")] += 1
+        families = {}
         for part in row["parts"]:
-          truth = true_value(comp, t, margins, part["name"])
           if part["ci"] is not None and part["judged"]:
+            truth = true_value(comp, t, margins, part)
             cell["intervals"] += 1
             cell["covered"] += part["ci"][0] <= truth <= part["ci"][1]
+            families.setdefault(part["momentum"], []).append(part["ci"][0] <= truth <= part["ci"][1])
+        if comp.kind == claims.EQUIVALENT:  # a simultaneous family per momentum (C2) or one (C4)
+          cell["families"] += len(families)
+          cell["joint"] += sum(all(f) for f in families.values())
       if progress:
         progress(t, r)
   out = {k: {t: {"supported": c["supported"] / replicates, "against": c["against"] / replicates,
                  "inconclusive": c["inconclusive"] / replicates,
-                 "coverage": c["covered"] / c["intervals"] if c["intervals"] else math.nan, "n": replicates}
+                 "coverage": c["covered"] / c["intervals"] if c["intervals"] else math.nan,
+                 "joint": c["joint"] / c["families"] if c["families"] else math.nan, "n": replicates}
              for t, c in by.items()} for k, by in tally.items()}
   return out, time.time() - start
 
 
 def goals(table):
   """[(component, problem)] where the table misses the goals: P(supported) ≤ 5% where the claim is false (a true
-  effect at or below the margin; for C2's equivalence, at or above it) and coverage ≥ 93%."""
+  effect at or below the margin; for C2's equivalence, at or above it) and coverage ≥ 93%, jointly for a
+  simultaneous family."""
   kinds = {f"{c.claim}.{c.name}": c.kind for c in verdicts.COMPONENTS}
   bad = []
   for comp, by in table.items():
@@ -167,6 +178,8 @@ def goals(table):
         bad.append((comp, f"P(supported | truth {t:g}× margin) = {cell['supported']:.3f} > 0.05"))
       if cell["coverage"] < 0.93:
         bad.append((comp, f"coverage at truth {t:g}× margin = {cell['coverage']:.3f} < 0.93"))
+      if cell.get("joint", math.nan) < 0.93:
+        bad.append((comp, f"joint coverage at truth {t:g}× margin = {cell['joint']:.3f} < 0.93"))
   return bad
 
 
@@ -176,14 +189,17 @@ def markdown(table, *, seconds, replicates, reps, cpu, noise=Noise()):
            f"Noise (mnist5k): clean {100 * noise.clean_level:g}% on {noise.clean_n} examples, seed sd "
            f"{100 * noise.clean_sd:g} points; adversarial {100 * noise.adv_level:g}% on {noise.adv_n}, seed sd "
            f"{100 * noise.adv_sd:g}; log2 λ_max sd {noise.eig_sd:g}; example correlation ρ = {noise.rho:g} "
-           "(assumed); 3 seeds. Truth in margins; P(against) counts contradicted and negligible; C2 claims "
-           "equivalence, so its false claims are the truths at or above the margin.", "",
-           "| component | truth (× margin) | P(supported) | P(against) | P(inconclusive) | coverage of 95% intervals |",
-           "|---|---|---|---|---|---|"]
+           "(assumed); 3 seeds. Truth in margins (C2: the largest contrast, B = 256 against 16); P(against) counts "
+           "contradicted and negligible; C2 and C4 claim equivalence, so their false claims are the truths at or "
+           "above the margin. Joint coverage: the share of simultaneous families (C2: per momentum; C4: the two "
+           "terms) whose every interval covers its truth.", "",
+           "| component | truth (× margin) | P(supported) | P(against) | P(inconclusive) | coverage of 95% intervals "
+           "| joint coverage |", "|---|---|---|---|---|---|---|"]
   for comp, by in table.items():
     for t, c in by.items():
+      joint = "—" if math.isnan(c.get("joint", math.nan)) else f"{c['joint']:.3f}"
       lines.append(f"| {comp} | {t:g} | {c['supported']:.3f} | {c['against']:.3f} | {c['inconclusive']:.3f} | "
-                   f"{c['coverage']:.3f} |")
+                   f"{c['coverage']:.3f} | {joint} |")
   missed = goals(table)
   lines += ["", "Goals (P(supported) ≤ 5% where the claim is false; coverage ≥ 93%): "
             + ("all met." if not missed else "missed: " + "; ".join(f"{c}: {w}" for c, w in missed) + ".")]
