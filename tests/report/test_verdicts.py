@@ -88,7 +88,8 @@ def test_known_effects_on_simulated_studies():
   assert r("C1", "clean")["verdict"] == c.SUPPORTED
   assert r("C1", "clean")["estimate"] == pytest.approx(-3.0, abs=0.7)
   assert {p["name"] for p in r("C1", "clean")["parts"] if p["judged"]} == {"μ = 0", "μ = 0.9"}
-  assert r("C2", "clean")["verdict"] == c.CONTRADICTED
+  assert c.SUPPORTED not in (r("C2", "clean")["verdict"], r("C2", "adv")["verdict"])  # 6 points at B = 256
+  assert r("C2", "clean")["estimate"] == pytest.approx(-6.0, abs=2.0)
   assert r("C3", "clean")["estimate"] == pytest.approx(3.0, abs=1.0)
 
 
