@@ -52,7 +52,7 @@ class TrainConfig:
   # epochs = ceil(max_steps / steps per epoch), so the last epoch may be partial.
   max_steps: int = 0
   # nats; > 0: the loss budget. Training stops at the first epoch end whose cross-entropy over the whole training
-  # set (inference mode, the same measure as result.json's metrics.train_loss) is at or below this; `epochs` is
+  # set (inference mode, the same measure as result.json's metrics["train/loss"]) is at or below this; `epochs` is
   # then the cap, and a run that reaches it without the target did not reach it. 0: no target.
   target_train_loss: float = 0.0
   seed: int = 0

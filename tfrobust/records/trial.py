@@ -33,7 +33,7 @@ class Trial:
   error: str
   hparams: dict
   min_eig: Optional[float] = None  # the most negative eigenvalue estimate, where measured
-  train_loss: Optional[float] = None  # final training loss over the whole training set (metrics.train_loss)
+  train_loss: Optional[float] = None  # final training loss over the whole training set (metrics["train/loss"])
   train_accuracy: Optional[float] = None  # final training accuracy over the whole training set
   loss_history: Tuple[float, ...] = ()  # per-epoch mean training loss (history[i]["train/loss"])
   checks: Optional[dict] = None  # robustness_checks: {name: {"passed": bool, "detail": str, ...}}
