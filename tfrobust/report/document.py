@@ -283,9 +283,10 @@ def summary_markdown(rows, points, regimes):
       table.append([r["claim"], r["component"], fmt(r["estimate"], r["unit"]), fmt_ci(r["ci"], r["unit"])] + cells)
   parts = [render.md_table(["claim", "component", "estimate (all)", "95% CI (all)"]
                            + [f"verdict: {c}" for c in controls], table),
-           "Units: accuracy points per doubling of B (C1, C2 clean/adv), log2 λ_max per doubling of B (C1 eig), "
-           "accuracy points (C3), the log2 B and μ terms at fixed T in points or log2 λ_max (C4). The estimate is the deciding part's: the least favourable momentum (C1), the "
-           "largest contrast (C2) or term (C4).", power_line(rows)]
+           "Units: accuracy points per doubling of B (C1 clean/adv), log2 λ_max per doubling of B (C1 eig), "
+           "accuracy points between a B and the smallest B (C2), accuracy points (C3), the log2 B and μ terms at "
+           "fixed T in points or log2 λ_max (C4). The estimate is the deciding part's: the least favourable "
+           "momentum (C1), the largest contrast (C2) or term (C4).", power_line(rows)]
   parts += [f"{m['claim']} is **fragile**: " + "; ".join(m["fragile_reasons"]) + "."
             for m in (verdicts.find(rows, c) for c in verdicts.STATEMENTS) if m["fragile"]]
   parts += breakdown.findings(points, regimes)
