@@ -107,11 +107,11 @@ def target_of(trial):
 def trained_rule(threshold=TRAINED_LOSS, budget="epochs"):
   if budget == "loss":
     return ("Under the loss budget a usable or doubtful trial is trained when it reached its target: its final "
-            "training loss (cross-entropy over the whole training set, `metrics["train/loss"]`, the measure the run "
+            "training loss (cross-entropy over the whole training set, `metrics[\"train/loss\"]`, the measure the run "
             "stopped on) is at most `target_train_loss`; a trial that stopped at the cap without it is not trained. "
             "The target is the threshold, fixed before training; `--trained_loss` is not used.")
   return (f"A usable or doubtful trial is trained when its final training loss (cross-entropy over the whole "
-          f"training set, `metrics["train/loss"]`) is at most {threshold:g} nats: one absolute threshold for every "
+          f"training set, `metrics[\"train/loss\"]`) is at most {threshold:g} nats: one absolute threshold for every "
           "point, fixed before the results are read (`--trained_loss`). A trial without a final training loss "
           "cannot be shown trained and counts as not trained.")
 

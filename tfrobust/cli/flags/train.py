@@ -33,7 +33,7 @@ def define_flags():
   flags.DEFINE_float("weight_decay", 0.0, "L2 weight decay λ, added to the gradient (coupled, as torch SGD).")
   flags.DEFINE_integer("epochs", 60, "Epochs (every point of a study trains for the same number of epochs).")
   flags.DEFINE_float("target_train_loss", 0.0, "Nats (0: none). Stop at the first epoch end whose cross-entropy over "
-                     "the whole training set is at most this (measured in inference mode, as metrics["train/loss"]); "
+                     "the whole training set is at most this (measured in inference mode, as metrics[\"train/loss\"]); "
                      "--epochs is then the cap. A study uses it with --budget=loss.")
   flags.DEFINE_integer("seed", 0, "Seed of the weights and of the data order.")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass (a GPU lever; slower on CPU).")
