@@ -143,6 +143,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,
       "timings": {"strategy_s": strategy_s, "data_s": data_s, "build_s": build_s, "train_s": fit.train_s, "epoch_eval_s": fit.eval_s,
                   "input_setup_s": fit.setup_s,
+                  "loop_bookkeeping_s": fit.bookkeeping_s,
                   "checkpoint_s": fit.checkpoint_s, "summary_s": fit.summary_s + hparams_summary_s, "final_eval_s": final_eval_s},
       "versions": io.versions(),
   }

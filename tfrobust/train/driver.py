@@ -30,6 +30,7 @@ class FitResult:
   checkpoint_s: float = 0.0  # checkpoints and the history file beside them
   summary_s: float = 0.0  # TensorBoard scalars and the per-epoch progress line
   setup_s: float = 0.0  # the checkpoint restore and the input pipeline, before the first step
+  bookkeeping_s: float = 0.0  # the loop between compiled calls: learning rates, running sums, the step counter
   resumed_from_step: int = 0
   steps: int = 0  # SGD updates done in all (the step a diverged run stopped before, for it)
   reached_target: Optional[bool] = None  # the loss budget: stopped at the target (False: at the cap); None: no target
@@ -194,6 +195,8 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
       result.checkpoint_s += time.perf_counter() - t0
   result.steps = step
   result.reached_target = reached if target else None
+  result.bookkeeping_s = (time.perf_counter() - t_setup - result.setup_s - result.train_s - result.eval_s
+                          - result.checkpoint_s - result.summary_s)
   return result
 
 
