@@ -1,5 +1,6 @@
 """Shared test helpers: run an entry point in a subprocess (flags are process-global), quietly."""
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,17 @@ def run_script(code, *, timeout=300, env=None):
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, **(env or {}))
   return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True,
                         timeout=timeout)
+
+
+def sweep_lines(sweep_dir):
+  """Every line of a sweep's results.jsonl, each of which must parse (not the records module's reading rule, which
+  skips a torn line: the study never leaves one)."""
+  with open(os.path.join(sweep_dir, "results.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def sweep_keys(sweep_dir):
+  return sorted(line["trial_id"] for line in sweep_lines(sweep_dir))
 
 
 @pytest.fixture

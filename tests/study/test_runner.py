@@ -10,18 +10,10 @@ import os
 
 import pytest
 
-from conftest import run_module
+from conftest import run_module, sweep_keys, sweep_lines
 
 FAST = ["--dataset=digits", "--model=mlp", "--epochs=2", "--momenta=0.9", "--seeds=0"]
 
-
-def _lines(sweep_dir):
-  with open(os.path.join(sweep_dir, "results.jsonl")) as f:
-    return [json.loads(line) for line in f]  # every line must parse
-
-
-def _keys(sweep_dir):
-  return sorted(line["trial_id"] for line in _lines(sweep_dir))
 
 
 def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
@@ -30,8 +22,8 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
   proc = run_module("tfrobust.sweep", *args)
   assert proc.returncode == 0, proc.stderr[-3000:]
   want = sorted(f"{r}-b{b}-m0.9-s0" for r in ("fixed_lr", "constant_ratio") for b in (32, 64))
-  assert _keys(sweep) == want
-  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  assert sweep_keys(sweep) == want
+  lines = {line["trial_id"]: line for line in sweep_lines(sweep)}
   assert lines["constant_ratio-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05 * 32 / 256)
   assert lines["fixed_lr-b32-m0.9-s0"]["hparams"]["scaled_lr"] == pytest.approx(0.05)
   assert all(line["status"] == "ok" and line["metrics"]["test/accuracy"] > 0.1 for line in lines.values())
@@ -58,7 +50,7 @@ def test_every_point_once_hparams_registered_and_rerun_does_nothing(tmp_path):
 
   again = run_module("tfrobust.sweep", *args)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert _keys(sweep) == want  # nothing repeated
+  assert sweep_keys(sweep) == want  # nothing repeated
   assert "4 already done, 0 to run" in again.stdout
 
 
@@ -78,7 +70,7 @@ def test_steps_budget_gives_every_batch_size_the_same_updates(tmp_path):
           f"--sweep_dir={sweep}"]
   proc = run_module("tfrobust.sweep", *args)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  lines = {line["trial_id"]: line for line in sweep_lines(sweep)}
   assert len(lines) == 3
   for b, epochs in ((32, 2), (64, 3), (128, 5)):
     line = lines[f"fixed_lr-b{b}-m0.9-s0"]
@@ -91,7 +83,7 @@ def test_steps_budget_gives_every_batch_size_the_same_updates(tmp_path):
   assert description["budget"] == "steps" and description["epochs"] == 2
   other = run_module("tfrobust.sweep", *args[:-2], "--budget=epochs", f"--sweep_dir={sweep}")
   assert other.returncode == 2 and "different study" in other.stderr and "budget" in other.stderr, other.stderr
-  assert len(_lines(sweep)) == 3
+  assert len(sweep_lines(sweep)) == 3
 
 
 def test_diverging_trial_is_recorded_and_the_sweep_finishes(tmp_path):
@@ -99,7 +91,7 @@ def test_diverging_trial_is_recorded_and_the_sweep_finishes(tmp_path):
   proc = run_module("tfrobust.sweep", *FAST, "--regimes=fixed_lr", "--batch_sizes=32", "--lr=1e6",
                     f"--sweep_dir={sweep}")
   assert proc.returncode == 0, proc.stderr[-3000:]
-  (line,) = _lines(sweep)
+  (line,) = sweep_lines(sweep)
   assert line["diverged"] is True and line["status"] == "ok"
   assert "diverged" in open(os.path.join(sweep, "report", "report.md")).read().lower()
 
@@ -115,7 +107,7 @@ def test_a_point_whose_config_cannot_be_built_is_that_trials_failure(tmp_path):
   experiment = config.ExperimentConfig(train=config.TrainConfig(dataset="nosuchset", epochs=1))
   study = runner.Study(grid, experiment, str(tmp_path), strategy=tf.distribute.get_strategy(), progress=False)
   returned = [study.run_point(point) for point in grid.points()]
-  lines = _lines(tmp_path)
+  lines = sweep_lines(tmp_path)
   assert [line["trial_id"] for line in lines] == ["fixed_lr-b32-m0.9-s0", "constant_ratio-b32-m0.9-s0"]
   assert [line["trial_id"] for line in returned] == [line["trial_id"] for line in lines]
   for line in lines:

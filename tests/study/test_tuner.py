@@ -4,24 +4,15 @@ KERASTUNER_TUNER_ID resumes its own trial (#254, #344) — each checked against 
 in results.jsonl, read line by line with json."""
 
 import glob
-import json
 import os
 import signal
 import socket
 import time
 
-from conftest import run_module, start_module
+from conftest import run_module, start_module, sweep_keys, sweep_lines
 
 FAST = ["--dataset=digits", "--model=mlp", "--epochs=2", "--momenta=0.9", "--seeds=0"]
 
-
-def _lines(sweep_dir):
-  with open(os.path.join(sweep_dir, "results.jsonl")) as f:
-    return [json.loads(line) for line in f]  # every line must parse
-
-
-def _keys(sweep_dir):
-  return sorted(line["trial_id"] for line in _lines(sweep_dir))
 
 
 def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
@@ -36,10 +27,10 @@ def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
   time.sleep(0.5)  # well into the second trial
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  assert len(_lines(sweep)) == 1, "the sweep must be killed during its second trial"
+  assert len(sweep_lines(sweep)) == 1, "the sweep must be killed during its second trial"
   rerun = run_module("tfrobust.sweep", *args)
   assert rerun.returncode == 0, rerun.stderr[-3000:]
-  assert _keys(sweep) == sorted(f"fixed_lr-b{b}-m0.9-s0" for b in (16, 24, 32))
+  assert sweep_keys(sweep) == sorted(f"fixed_lr-b{b}-m0.9-s0" for b in (16, 24, 32))
 
 
 def _keras_tuner_env(tuner_id, port):
@@ -69,8 +60,8 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
   for p, (_, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
   want = sorted(f"{r}-b{b}-m0.9-s0" for r in ("fixed_lr", "constant_ratio") for b in (32, 64))
-  assert _keys(sweep) == want
-  ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in _lines(sweep)}
+  assert sweep_keys(sweep) == want
+  ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in sweep_lines(sweep)}
   assert len(set(ran_by.values())) == 4  # four distinct keras-tuner trials
   assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
 
@@ -105,6 +96,6 @@ def test_killed_worker_restarted_with_its_id_finishes_its_trial(tmp_path):
       p.kill()
   for p, (_, err) in zip((restarted, chief), outputs):
     assert p.returncode == 0, err[-3000:]
-  lines = {line["trial_id"]: line for line in _lines(sweep)}
+  lines = {line["trial_id"]: line for line in sweep_lines(sweep)}
   assert sorted(lines) == ["fixed_lr-b16-m0.9-s0", "fixed_lr-b32-m0.9-s0"]
   assert lines["fixed_lr-b16-m0.9-s0"]["resumed_from_step"] > 0  # the killed trial resumed, not restarted

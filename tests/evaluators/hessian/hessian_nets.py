@@ -11,6 +11,7 @@ import functools
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from keras import layers
 
@@ -86,3 +87,15 @@ def dense_cases():
       model = tiny_model(kind)
       out[kind] = (model, dense_hessian(model, *xy))
   return out
+
+
+@pytest.fixture(name="xy")
+def xy_fixture():
+  """The pooled 4x4 digits (x, y) every test of this folder uses."""
+  return pooled_digits()
+
+
+@pytest.fixture(name="cases")
+def cases_fixture():
+  """{kind: (model, dense Hessian)}, float64, shared by the test files of this folder."""
+  return dense_cases()

@@ -11,18 +11,9 @@ import tensorflow as tf
 from tfrobust.evaluators.hessian.analyzer import HessianAnalyzer
 
 sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-from hessian_nets import dense_cases, pooled_digits  # noqa: E402
+from hessian_nets import cases_fixture, xy_fixture  # noqa: E402,F401 (*_fixture)
 
 
-@pytest.fixture
-def xy():
-  return pooled_digits()
-
-
-@pytest.fixture
-def cases():
-  """{kind: (model, dense Hessian)}, float64, shared by the test files of this folder."""
-  return dense_cases()
 
 
 def test_same_seed_same_numbers_and_no_retrace(cases, xy):

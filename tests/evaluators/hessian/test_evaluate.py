@@ -18,12 +18,8 @@ from tfrobust.evaluators.hessian import evaluate as hessian
 from tfrobust.evaluators.hessian.config import HessianConfig
 
 sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-from hessian_nets import pooled_digits, tiny_model  # noqa: E402
+from hessian_nets import tiny_model, xy_fixture  # noqa: E402,F401 (*_fixture)
 
-
-@pytest.fixture
-def xy():
-  return pooled_digits()
 
 
 def test_subset_is_a_pure_function_of_the_seed():

@@ -17,18 +17,10 @@ from tfrobust.evaluators.hessian import hvp as hvp_lib
 from tfrobust.evaluators.hessian.analyzer import HessianAnalyzer, count_params
 
 sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-from hessian_nets import dense_cases, dense_hessian, descending, float64, pooled_digits, tiny_model  # noqa: E402
+from hessian_nets import (cases_fixture, dense_hessian, descending, float64,  # noqa: E402,F401 (*_fixture)
+                          tiny_model, xy_fixture)
 
 
-@pytest.fixture
-def xy():
-  return pooled_digits()
-
-
-@pytest.fixture
-def cases():
-  """{kind: (model, dense Hessian)}, float64, shared by the test files of this folder."""
-  return dense_cases()
 
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn", "bn"])
