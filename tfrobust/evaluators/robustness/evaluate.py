@@ -148,7 +148,7 @@ def _progress(progress):
   return tick
 
 
-# TensorBoard's accuracy-vs-ε curves (`adv_curve/<attack>_<norm>`) need an integer step: ε in a fixed unit per norm,
+# TensorBoard's accuracy-vs-ε curves (`robustness/curve/<attack>_<norm>`) need an integer step: ε in a fixed unit per norm,
 # fine enough that the default grids (docs/robustness.md) never put two ε on one step.
 CURVE_STEP_UNITS = {
     "inf": (255 * 4, "quarter pixel levels: step = round(ε·255·4), so 4 is ε = 1/255 and 32 is 8/255"),
@@ -157,7 +157,7 @@ CURVE_STEP_UNITS = {
 
 
 def curve_step(eps, norm):
-  """The TensorBoard step of ε on the `adv_curve/` tags (see CURVE_STEP_UNITS)."""
+  """The TensorBoard step of ε on the `robustness/curve/` tags (see CURVE_STEP_UNITS)."""
   return int(round(eps * CURVE_STEP_UNITS[norm][0]))
 
 
