@@ -1,5 +1,6 @@
 """Shared test helpers: run an entry point in a subprocess (flags are process-global), quietly."""
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -30,6 +31,21 @@ def run_script(code, *, timeout=300, env=None):
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, **(env or {}))
   return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True,
                         timeout=timeout)
+
+
+def assert_refused(cases, tmp_path, *, workers=3):
+  """Each case (module, flags, output flag, what the error line must say) run as a fresh process, a few at once (each
+  is mostly TensorFlow's import): exit status 2, exactly one stderr line "error: ..." naming the problem, and nothing
+  written where its output flag pointed (tmp_path/out<i>)."""
+  def check(i):
+    module, args, output_flag, message = cases[i]
+    proc = run_module(module, *args, f"{output_flag}={tmp_path / f'out{i}'}", timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (args, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    list(pool.map(check, range(len(cases))))
 
 
 def sweep_lines(sweep_dir):

@@ -33,13 +33,7 @@ def _tmp(path):
 
 def write_text(path, text):
   """Writes `text` (UTF-8) to `path` atomically; returns `path`."""
-  tmp = _tmp(path)
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-  return path
+  return write_bytes(path, text.encode("utf-8"))
 
 
 def write_bytes(path, data):

@@ -5,6 +5,8 @@ All convolutions use 'same' padding so that every model also runs on 8x8 digits.
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from tfrobust.config import MODELS  # noqa: F401 (the names, kept free of Keras for flag parsing)
@@ -141,3 +143,14 @@ def check_input_shape(model, shape):
   expected = tuple(model.input_shape)[1:]
   if len(expected) != len(shape) or any(e is not None and e != s for e, s in zip(expected, shape)):
     raise UsageError(f"images of shape {tuple(shape)} do not fit the model's input shape {expected}")
+
+
+def predict_classes(model, x, batch_size):
+  """(the class `model` gives each image, its number of classes or None for no images): a plain eager call per
+  batch in inference mode — no compiled step, replica or reordering, so that it is a second path to what the
+  compiled evaluations compute. model: images in [0, 1] → logits."""
+  logits = [np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False))
+            for i in range(0, len(x), batch_size)]
+  if not logits:
+    return np.zeros(0, np.int64), None
+  return np.concatenate([np.argmax(z, axis=1) for z in logits]), logits[0].shape[-1]

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_module
+from conftest import assert_refused, run_module
 
 # L∞ only: each attack x norm costs a trace (~2 s); L2 is covered in-process by tests/evaluators/robustness/.
 ATTACK_FLAGS = ["--attacks=fgsm,pgd", "--norms=inf", "--pgd_steps=5", "--eval_examples=100"]
@@ -110,15 +110,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(run, tmp_path):
       ([model, "--dataset=mnist5k"], "do not fit the model's input shape (8, 8, 1)"),
       ([model, f"--npz={npz}"], "on the [0, 1] scale"),
   ]
-  def check(i):
-    args, message = cases[i]
-    proc = run_module("tfrobust.evaluate", *args, f"--output={tmp_path / f'out{i}'}", timeout=120)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, (args, proc.stderr[-2000:])
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
-  with concurrent.futures.ThreadPoolExecutor(3) as pool:
-    list(pool.map(check, range(len(cases))))
+  assert_refused([("tfrobust.evaluate", args, "--output", message) for args, message in cases], tmp_path)
 
 
 @pytest.fixture(scope="module")

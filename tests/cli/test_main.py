@@ -1,6 +1,5 @@
 """`python -m tfrobust.main` end to end: accuracy, result.json, TensorBoard, export, bad input."""
 
-import concurrent.futures
 import glob
 import json
 import os
@@ -8,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_module
+from conftest import assert_refused, run_module
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +119,7 @@ def test_bad_evaluator_flags_are_one_line_exit_2_nothing_written(tmp_path):
       (["--attacks=pgd", "--pgd_steps=0"], "--pgd_steps=0: must be > 0"),
       (["--eval_examples=100"], "--eval_examples: needs --attacks"),
   ]
-  def check(i):
-    args, message = cases[i]
-    proc = run_module("tfrobust.main", *args, f"--output_dir={tmp_path / f'out{i}'}", timeout=120)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, (args, proc.stderr[-2000:])
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
-  with concurrent.futures.ThreadPoolExecutor(3) as pool:
-    list(pool.map(check, range(len(cases))))
+  assert_refused([("tfrobust.main", args, "--output_dir", message) for args, message in cases], tmp_path)
 
 
 @pytest.mark.parametrize("under", [False, True], ids=["the file", "under the file"])

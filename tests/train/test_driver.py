@@ -105,6 +105,18 @@ class _Killed(Exception):
   """Stands in for kill -9 in the middle of a compiled call."""
 
 
+def _die_at_call(trainer, kill_at_call):
+  """Makes the trainer's `kill_at_call`-th compiled call raise _Killed, as a kill between two calls would stop it."""
+  calls, run_steps = [], trainer.run_steps
+
+  def dying(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == kill_at_call:
+      raise _Killed()
+    return run_steps(*args, **kwargs)
+  trainer.run_steps = dying
+
+
 def _fit_steps_budget(ckdir, *, kill_at_call=None):
   """MLP on digits with a steps budget: 12 updates at 5 steps an epoch (B = 256), so the third epoch is partial
   (2 steps); a checkpoint after every step, one step per call; optionally killed when call `kill_at_call` starts."""
@@ -118,14 +130,7 @@ def _fit_steps_budget(ckdir, *, kill_at_call=None):
   trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
                     global_batch_size=256, steps_per_call=1)
   if kill_at_call is not None:
-    calls, run_steps = [], trainer.run_steps
-
-    def dying(*args, **kwargs):
-      calls.append(1)
-      if len(calls) == kill_at_call:
-        raise _Killed()
-      return run_steps(*args, **kwargs)
-    trainer.run_steps = dying
+    _die_at_call(trainer, kill_at_call)
   return driver.fit(trainer, ds, cfg, checkpoint_dir=ckdir, progress=False), trainer
 
 
@@ -160,14 +165,7 @@ def _fit_to_target(ckdir, target, *, epochs=4, kill_at_call=None):
   trainer = Trainer(lambda: models.build_model("mlp", ds.input_shape, 10, seed=0), tf.distribute.get_strategy(),
                     global_batch_size=64, steps_per_call=1)
   if kill_at_call is not None:
-    calls, run_steps = [], trainer.run_steps
-
-    def dying(*args, **kwargs):
-      calls.append(1)
-      if len(calls) == kill_at_call:
-        raise _Killed()
-      return run_steps(*args, **kwargs)
-    trainer.run_steps = dying
+    _die_at_call(trainer, kill_at_call)
   return driver.fit(trainer, ds, cfg, checkpoint_dir=ckdir, progress=False), trainer, ds
 
 

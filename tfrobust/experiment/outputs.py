@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust import io
+from tfrobust import models
 from tfrobust.records import run as run_records
 
 FIGURE_DPI = 100
@@ -17,9 +18,7 @@ FIGURE_DPI = 100
 
 def clean_correct(model, x, y, batch_size):
   """Per test example, whether `model` (images in [0, 1] → logits) classifies it right, in inference mode."""
-  predictions = [np.argmax(np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False)), axis=1)
-                 for i in range(0, len(x), batch_size)]
-  return np.concatenate(predictions) == np.asarray(y) if predictions else np.zeros(0, bool)
+  return models.predict_classes(model, x, batch_size)[0] == np.asarray(y)
 
 
 def sections(evaluations):

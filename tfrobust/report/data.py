@@ -9,13 +9,14 @@ import collections
 
 import numpy as np
 
+from tfrobust.config import REGIMES
 from tfrobust.records import names as record_names
 from tfrobust.records import run as run_records
 from tfrobust.records.trial import adv_accuracy, adv_examples, same_eps
 from tfrobust.records import sweep as sweep_records
 from tfrobust.report import epsfree, quality, verdicts
 
-REGIME_ORDER = ("fixed_lr", "constant_ratio", "sqrt")
+REGIME_ORDER = tuple(REGIMES)  # the order regimes are shown in when sweep.json names none
 INPUT_EIG_KEYS = ("hessian", "input_top_eigenvalue", "mean")  # --hessian_input's top eigenvalue in a results line
 # The mean input-gradient norm over the attacked test examples. The robustness probe computes each input gradient
 # but records only whether it is zero; where a run records the mean norm, it is read from here.

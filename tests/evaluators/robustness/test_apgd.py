@@ -4,6 +4,9 @@ across ε and steps."""
 
 import math
 
+import os
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -12,25 +15,12 @@ import tensorflow as tf
 from tfrobust import data
 from tfrobust.evaluators.robustness import apgd, attacks
 
+sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+from attack_nets import dense_model, size, small_fixture  # noqa: E402,F401 (small_fixture: a fixture)
+
 # Robust examples APGD-CE may keep beyond PGD (steps of ε/4), both with 20 steps. Measured on the fixture MLP
 # (360 test digits, 97% clean) over the test's ε: APGD-CE minus PGD from −1 to +1 (0.3%).
 PGD_TOLERANCE = 2
-
-
-def dense_model(shape, classes, seed, hidden=32):
-  keras.utils.set_random_seed(seed)
-  inputs = keras.Input(shape=shape)
-  hidden = keras.layers.Dense(hidden, activation="relu")(keras.layers.Flatten()(inputs))
-  return keras.Model(inputs, keras.layers.Dense(classes)(hidden))
-
-
-@pytest.fixture(scope="module")
-def small():
-  """An untrained dense model on random 8x8 images whose pixels include exact 0s and 1s ([0, 1] binds)."""
-  rng = np.random.default_rng(0)
-  x = rng.integers(0, 17, size=(24, 8, 8, 1)).astype(np.float32) / 16
-  y = rng.integers(0, 10, size=24)
-  return dense_model((8, 8, 1), 10, seed=1), x, y
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +39,6 @@ def attack(model, x, y, *, seed=0, index=None, **kwargs):
   adv, fooled = apgd.apgd(lambda images: model(images, training=False), tf.constant(x), tf.constant(y), seeds,
                           **kwargs)
   return adv.numpy(), fooled.numpy()
-
-
-def size(delta, norm):
-  delta = delta.reshape(len(delta), -1)
-  return np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
 
 
 def test_checkpoints_follow_the_formula():

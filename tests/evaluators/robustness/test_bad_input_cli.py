@@ -2,10 +2,7 @@
 `tfrobust.evaluate`): one line on stderr naming the flag, exit status 2, nothing written. Each case is a fresh
 process (≈ 4 s of TensorFlow import); the config's own validation is test_config.py."""
 
-import concurrent.futures
-import os
-
-from conftest import run_module
+from conftest import assert_refused
 
 CASES = [  # (module, flags, what the error line must say)
     ("tfrobust.main", ["--attacks=apgd_ce", "--square_queries=0"],
@@ -22,17 +19,6 @@ CASES = [  # (module, flags, what the error line must say)
 def test_bad_robustness_flags_are_one_line_exit_2_nothing_written(tmp_path):
   model = tmp_path / "model"
   model.mkdir()
-
-  def check(i):
-    module, args, message = CASES[i]
-    args = [a.format(model=model) for a in args]
-    target = str(tmp_path / f"out{i}")
-    where = {"tfrobust.evaluate": "--output", "tfrobust.sweep": "--sweep_dir"}.get(module, "--output_dir")
-    where = f"{where}={target}"
-    proc = run_module(module, *args, where, timeout=120)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, (args, proc.stderr[-2000:])
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(f"out{i}")], args
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    list(pool.map(check, range(len(CASES))))
+  outputs = {"tfrobust.evaluate": "--output", "tfrobust.sweep": "--sweep_dir"}
+  assert_refused([(module, [a.format(model=model) for a in args], outputs.get(module, "--output_dir"), message)
+                  for module, args, message in CASES], tmp_path, workers=2)

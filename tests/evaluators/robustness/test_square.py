@@ -2,6 +2,9 @@
 the ε-ball and [0, 1], ε = 0, queries spent only on examples not fooled yet, a constant model never fooled, a
 linear model's analytic robust set, seeds and batching."""
 
+import os
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -9,21 +12,8 @@ import tensorflow as tf
 
 from tfrobust.evaluators.robustness import square
 
-
-def dense_model(shape, classes, seed):
-  keras.utils.set_random_seed(seed)
-  inputs = keras.Input(shape=shape)
-  hidden = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(inputs))
-  return keras.Model(inputs, keras.layers.Dense(classes)(hidden))
-
-
-@pytest.fixture(scope="module")
-def small():
-  """An untrained dense model on random 8x8 images whose pixels include exact 0s and 1s ([0, 1] binds)."""
-  rng = np.random.default_rng(0)
-  x = rng.integers(0, 17, size=(24, 8, 8, 1)).astype(np.float32) / 16
-  y = rng.integers(0, 10, size=24)
-  return dense_model((8, 8, 1), 10, seed=1), x, y
+sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+from attack_nets import size, small_fixture  # noqa: E402,F401 (small_fixture: a fixture)
 
 
 def attack(model_fn, x, y, *, seed=0, index=None, **kwargs):
@@ -31,11 +21,6 @@ def attack(model_fn, x, y, *, seed=0, index=None, **kwargs):
   seeds = square.square_seeds(tf.constant(index, tf.int64), seed)
   adv, fooled, used = square.square(model_fn, tf.constant(x), tf.constant(y), seeds, **kwargs)
   return adv.numpy(), fooled.numpy(), used.numpy()
-
-
-def size(delta, norm):
-  delta = delta.reshape(len(delta), -1)
-  return np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
 
 
 def reference_eta(side):

@@ -16,7 +16,6 @@ import dataclasses
 from typing import Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from tfrobust.evaluators import Evaluation
@@ -25,7 +24,7 @@ from tfrobust.evaluators.robustness.checks import DEEP_RESTARTS_FACTOR, DEEP_STE
 from tfrobust.evaluators.robustness.config import ATTACKS, NORM_NAMES, NORMS, curve_name
 from tfrobust.evaluators.robustness.runner import AttackRunner
 from tfrobust.evaluators.robustness.sequences import Budget, sweep
-from tfrobust.models import check_input_shape
+from tfrobust.models import check_input_shape, predict_classes
 from tfrobust.records.run import ExampleCurve
 
 
@@ -98,12 +97,11 @@ def measure(model, x, y, config, *, strategy=None, progress=True):
 
 
 def reference_correct(model, x, y, batch_size):
-  """(whether the model classifies each example right, its number of classes), by a plain eager call per batch:
-  none of the runner's compiled steps, replicas, example indices or reordering, so that `eps0_equals_clean`
-  compares two paths."""
-  logits = [np.asarray(model(tf.constant(x[i:i + batch_size], tf.float32), training=False))
-            for i in range(0, len(x), batch_size)]
-  return np.concatenate([np.argmax(z, axis=1) for z in logits]) == np.asarray(y), logits[0].shape[-1]
+  """(whether the model classifies each example right, its number of classes) by models.predict_classes: none of
+  the runner's compiled steps, replicas, example indices or reordering, so that `eps0_equals_clean` compares two
+  paths."""
+  predicted, classes = predict_classes(model, x, batch_size)
+  return predicted == np.asarray(y), classes
 
 
 def _plan(config, input_shape):
