@@ -26,3 +26,17 @@ def size(delta, norm):
   """Per example, the perturbation's L∞ or L2 norm."""
   delta = delta.reshape(len(delta), -1)
   return np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
+
+
+def two_class_linear(seed=2, n=200):
+  """(model, x, y, W): z = W·x + b on 4x4 images with two classes, b putting the boundary through the middle of
+  the image cube, and n images labelled by the model itself, so that every example's robust radius is known
+  analytically (|margin| / the dual norm of w₁ − w₀)."""
+  rng = np.random.default_rng(seed)
+  w = rng.normal(size=(16, 2))
+  inputs = keras.Input(shape=(4, 4, 1))
+  dense = keras.layers.Dense(2)
+  model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+  dense.set_weights([w.astype(np.float32), (-0.5 * w.sum(axis=0)).astype(np.float32)])
+  x = rng.uniform(0.3, 0.7, size=(n, 4, 4, 1)).astype(np.float32)
+  return model, x, np.argmax(model(x).numpy(), axis=1), w

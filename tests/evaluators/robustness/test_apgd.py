@@ -16,7 +16,7 @@ from tfrobust import data
 from tfrobust.evaluators.robustness import apgd, attacks
 
 sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-from attack_nets import dense_model, size, small_fixture  # noqa: E402,F401 (small_fixture: a fixture)
+from attack_nets import dense_model, size, small_fixture, two_class_linear  # noqa: E402,F401 (small_fixture: a fixture)
 
 # Robust examples APGD-CE may keep beyond PGD (steps of ε/4), both with 20 steps. Measured on the fixture MLP
 # (360 test digits, 97% clean) over the test's ε: APGD-CE minus PGD from −1 to +1 (0.3%).
@@ -99,14 +99,7 @@ def test_eps_zero_is_the_identity(small):
 def test_two_class_linear_model_reaches_its_analytic_robust_set_like_fgsm():
   """For z = W·x + b with two classes one FGSM step is the exact worst case; APGD must find every example FGSM
   fools, and never fool a provably robust one."""
-  rng = np.random.default_rng(2)
-  w = rng.normal(size=(16, 2))
-  inputs = keras.Input(shape=(4, 4, 1))
-  dense = keras.layers.Dense(2)
-  model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
-  dense.set_weights([w.astype(np.float32), (-0.5 * w.sum(axis=0)).astype(np.float32)])
-  x = rng.uniform(0.3, 0.7, size=(200, 4, 4, 1)).astype(np.float32)
-  y = np.argmax(model(x).numpy(), axis=1)
+  model, x, y, w = two_class_linear()
   slack = np.abs(x.reshape(200, -1) @ (w[:, 1] - w[:, 0]) - 0.5 * (w[:, 1] - w[:, 0]).sum())
   for norm, eps in (("inf", 0.02), ("2", 0.08)):
     dual = np.abs(w[:, 1] - w[:, 0]).sum() if norm == "inf" else np.linalg.norm(w[:, 1] - w[:, 0])

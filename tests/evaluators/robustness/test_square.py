@@ -5,7 +5,6 @@ linear model's analytic robust set, seeds and batching."""
 import os
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +12,7 @@ import tensorflow as tf
 from tfrobust.evaluators.robustness import square
 
 sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-from attack_nets import size, small_fixture  # noqa: E402,F401 (small_fixture: a fixture)
+from attack_nets import size, small_fixture, two_class_linear  # noqa: E402,F401 (small_fixture: a fixture)
 
 
 def attack(model_fn, x, y, *, seed=0, index=None, **kwargs):
@@ -120,14 +119,7 @@ def test_a_model_blind_to_its_input_is_never_fooled():
 def test_linear_model_never_beyond_its_analytic_robust_set():
   """z = W·x + b with two classes: the worst L∞ perturbation is the vertex ε·sign(w₁ − w₀), which the search over
   vertices should mostly find; a provably robust example is never fooled."""
-  rng = np.random.default_rng(2)
-  w = rng.normal(size=(16, 2))
-  inputs = keras.Input(shape=(4, 4, 1))
-  dense = keras.layers.Dense(2)
-  model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
-  dense.set_weights([w.astype(np.float32), (-0.5 * w.sum(axis=0)).astype(np.float32)])
-  x = rng.uniform(0.3, 0.7, size=(200, 4, 4, 1)).astype(np.float32)
-  y = np.argmax(model(x).numpy(), axis=1)
+  model, x, y, w = two_class_linear()
   diff = w[:, 1] - w[:, 0]
   slack = np.abs(x.reshape(200, -1) @ diff - 0.5 * diff.sum())
   eps = 0.02
