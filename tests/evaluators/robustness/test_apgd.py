@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfrobust import data
 from tfrobust.evaluators.robustness import apgd, attacks
 
-sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+sys.path.append(os.path.dirname(__file__))  # appended: this folder's conftest.py must not shadow tests/conftest.py
 from attack_nets import dense_model, size, small_fixture, two_class_linear  # noqa: E402,F401 (small_fixture: a fixture)
 
 # Robust examples APGD-CE may keep beyond PGD (steps of ε/4), both with 20 steps. Measured on the fixture MLP

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfrobust.evaluators.robustness import square
 
-sys.path.insert(0, os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+sys.path.append(os.path.dirname(__file__))  # appended: this folder's conftest.py must not shadow tests/conftest.py
 from attack_nets import size, small_fixture, two_class_linear  # noqa: E402,F401 (small_fixture: a fixture)
 
 
