@@ -78,11 +78,12 @@ def test_multiclass_linear_classifier_pgd_approaches_the_analytic_robust_accurac
 
 @pytest.fixture(scope="module")
 def small():
-  """An untrained LeNet on 8x8 images whose pixels include exact 0s and 1s (so [0, 1] clipping binds)."""
+  """An untrained LeNet on 8x8 images whose pixels include exact 0s and 1s (so [0, 1] clipping binds), labelled
+  with its own predictions (PGD hands back x itself where the model is wrong already)."""
   rng = np.random.default_rng(0)
   x = rng.integers(0, 17, size=(24, 8, 8, 1)).astype(np.float32) / 16
-  y = rng.integers(0, 10, size=24)
-  return models.build_model("lenet", (8, 8, 1), 10, seed=1), x, y
+  model = models.build_model("lenet", (8, 8, 1), 10, seed=1)
+  return model, x, np.argmax(model(x).numpy(), axis=1)
 
 
 @pytest.mark.parametrize("norm,eps", [("inf", 0.05), ("inf", 0.3), ("2", 0.5), ("2", 3.0)])
@@ -141,3 +142,49 @@ def test_compiled_pgd_equals_cleverhans_from_the_same_start(small, norm, eps, st
     got = compiled(start, tf.constant(eps), tf.constant(step_size), tf.constant(10)).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=backend)
   assert np.abs(want - np.clip(x.numpy() + start.numpy(), 0, 1)).max() > step_size / 2  # it moved from the start
+
+
+@pytest.mark.parametrize("norm,eps", [("inf", 0.01), ("2", 0.03)])
+def test_pgd_until_fooled_is_cleverhans_pgd_that_stops_what_it_fooled(norm, eps):
+  """One restart: where nothing fools an example, its point is cleverhans PGD's last iterate from the same start
+  (attacks.pgd, itself checked against projected_gradient_descent above); every example PGD's last iterate fools
+  is fooled; and the rows of fooled examples leave the batch (the model sees fewer rows than steps × examples)."""
+  model, x, y, *_ = _linear_problem(4)
+  rows = tf.Variable(0, dtype=tf.int32)
+
+  def model_fn(images):
+    rows.assign_add(tf.shape(images)[0])
+    return model(images, training=False)
+
+  steps, step_size = 10, 2.5 * eps / 10
+  index = tf.range(len(x), dtype=tf.int64)
+  start = attacks.random_start(attacks.example_seeds(index, 5, 0), tf.constant(x), norm=norm, eps=eps)
+  want = tf.function(lambda: attacks.pgd(model_fn, x, y, start, eps=eps, norm=norm, steps=steps,
+                                         step_size=step_size))().numpy()
+  want_fooled = np.argmax(model(want).numpy(), axis=1) != y
+  rows.assign(0)
+  got, fooled = [t.numpy() for t in tf.function(lambda: attacks.pgd_until_fooled(
+      model_fn, x, y, attacks.restart_seeds(index, 5, 1), eps=eps, norm=norm, steps=steps, step_size=step_size,
+      restarts=1))()]
+  assert 0.2 < fooled.mean() < 0.8  # examples of both kinds
+  assert np.all(fooled[want_fooled])
+  np.testing.assert_allclose(got[~fooled], want[~fooled], rtol=0, atol=1e-6)
+  assert np.all(np.argmax(model(got).numpy(), axis=1)[fooled] != y[fooled])  # a fooling point for the fooled
+  right = (np.argmax(model(x).numpy(), axis=1) == y).sum()
+  assert rows.numpy() < len(x) + (steps + 1) * right - 100  # fooled rows left (kept, the count is that)
+
+
+def test_restarts_side_by_side_are_the_union_of_each_restart_alone(small):
+  """Restart r run alone (restarts=1, first_restart=r) draws the start it has among 4 side by side, so the
+  examples the 4 fool together are those some restart fools alone."""
+  model, x, y = small
+  model_fn = lambda images: model(images, training=False)  # noqa: E731
+  index = tf.range(len(x), dtype=tf.int64)
+  run = tf.function(lambda seeds, restarts: attacks.pgd_until_fooled(
+      model_fn, x, y, seeds, eps=0.05, norm="inf", steps=2, step_size=0.025, restarts=restarts)[1])
+  together = run(attacks.restart_seeds(index, 2, 4), 4).numpy()
+  alone = [run(attacks.restart_seeds(index, 2, 1, first_restart=r), 1).numpy() for r in range(4)]
+  np.testing.assert_array_equal(together, np.any(alone, axis=0))
+  assert 0 < together.mean() < 1 and not all(np.array_equal(alone[0], a) for a in alone[1:])
+  seeds = attacks.restart_seeds(index, 2, 4).numpy().reshape(4, len(x), 2)
+  np.testing.assert_array_equal(seeds[3], attacks.restart_seeds(index, 2, 1, first_restart=3).numpy())

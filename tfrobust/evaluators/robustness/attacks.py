@@ -39,7 +39,7 @@ Where cleverhans 4.0.0 (with TF 2.21, Keras 3, numpy 2) is wrong or slow, and wh
 import numpy as np
 import tensorflow as tf
 from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
-from cleverhans.tf2.utils import clip_eta
+from cleverhans.tf2.utils import clip_eta, optimize_linear
 
 # cleverhans's `ord` of each norm name of config.NORMS.
 ORD = {"inf": np.inf, "2": 2}
@@ -151,16 +151,116 @@ def pgd(model_fn, x, y, start, *, eps, norm, steps, step_size, loss_fn=log_odds,
   return adv
 
 
+def pgd_until_fooled(model_fn, x, y, seeds, *, eps, norm, steps, step_size, restarts, loss_fn=log_odds,
+                     backend="cleverhans"):
+  """PGD's `restarts` random starts side by side, each example leaving the batch at the first iterate of any of
+  its restarts that fools the model: (x_adv [B, ...], fooled [B] bool).
+
+  Why: the study's attack spends most of its time on examples already fooled. Here a fooled example costs
+  (its restarts) × (the steps until one of them fools it), its rows are dropped from the batch (gathered out, so
+  the work really shrinks), and the restarts of the examples still robust share one loop (one step of the loop
+  for all of them, where restarts run one after another would take `restarts` times as many steps).
+
+  What it computes. Row (n, r) is cleverhans PGD from start r of example n (the same projected steps as `pgd`,
+  cleverhans's `optimize_linear` and `clip_eta`, or the fused op), so it is a pure function of (example, ε,
+  restart): an example is fooled iff some iterate (the start included) of some restart is misclassified, or x
+  itself is. That is the union over restarts of "some iterate fools", never less than cleverhans PGD's "the last
+  iterate fools" (tests/evaluators/robustness/test_attacks.py checks the trajectory against cleverhans's own
+  projected_gradient_descent). x_adv: per example the first fooling point (the lowest restart among those fooling
+  at that step), x itself where it is misclassified already, else the last iterate of the restart with the
+  largest loss.
+
+  seeds: int64 [restarts·B, 2], the start of row r·B + n (restart-major; `example_seeds` per restart stream).
+  eps, step_size: scalars on the [0, 1] scale in `norm`; steps, restarts: int scalars (tensors do not retrace).
+  """
+  ord_ = ORD[norm]
+  x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y)
+  batch = tf.shape(x)[0]
+  restarts = tf.cast(restarts, tf.int32)
+  start = random_start(seeds, x, norm=norm, eps=eps)  # [restarts·B, ...]: x gives the example shape
+  owner = tf.tile(tf.range(batch), [restarts])  # the example of each row
+  x_rows, y_rows = tf.gather(x, owner), tf.gather(y, owner)
+  adv = tf.clip_by_value(x_rows + clip_eta(start, ord_, eps), 0.0, 1.0)
+  fooled = tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y)  # x itself is in every ball
+  kept = tf.reshape(tf.where(~tf.gather(fooled, owner)), [-1])
+  rows = [tf.gather(t, kept) for t in (adv, x_rows, y_rows, owner)]
+  if backend == "fused":
+    from tfrobust import ops
+    fused = ops.pgd_step_linf if norm == "inf" else ops.pgd_step_l2
+
+  def evaluate(adv, y_rows):
+    with tf.GradientTape() as tape:
+      tape.watch(adv)
+      logits = model_fn(adv)
+      value = loss_fn(labels=y_rows, logits=logits)
+    return value, tape.gradient(value, adv), tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y_rows)
+
+  def first_hits(hit, owner, adv, found, fooled):
+    """Per example, the adversarial point of its first hitting row (rows are restart-major, so the lowest
+    restart), written into `found`; the rows of every example now fooled dropped."""
+    position = tf.range(tf.shape(hit)[0])
+    first = tf.math.unsorted_segment_min(tf.where(hit, position, tf.int32.max), owner, batch)
+    new = first < tf.int32.max
+    found = tf.where(_per_example_mask(new, found), tf.gather(adv, tf.minimum(first, tf.shape(adv)[0] - 1)),
+                     found)
+    fooled = fooled | new
+    return found, fooled, ~tf.gather(fooled, owner)
+
+  def step(adv, x_rows, grad):
+    if backend == "fused":
+      return fused(adv, x_rows, grad, eps=eps, step_size=step_size)
+    adv = tf.clip_by_value(adv + optimize_linear(grad, step_size, ord_), 0.0, 1.0)  # fast_gradient_method's step
+    return tf.clip_by_value(x_rows + clip_eta(adv - x_rows, ord_, eps), 0.0, 1.0)
+
+  def body(i, adv, x_rows, y_rows, owner, found, fooled):
+    _, grad, hit = evaluate(adv, y_rows)
+    found, fooled, keep = first_hits(hit, owner, adv, found, fooled)
+    kept = tf.reshape(tf.where(keep), [-1])
+    adv, x_rows, y_rows, owner, grad = (tf.gather(t, kept) for t in (adv, x_rows, y_rows, owner, grad))
+    return i + 1, step(adv, x_rows, grad), x_rows, y_rows, owner, found, fooled
+
+  steps = tf.cast(steps, tf.int32)
+  any_rows = [tf.TensorShape([None]).concatenate(t.shape[1:]) for t in rows]
+  invariants = [tf.TensorShape([])] + any_rows + [x.shape, fooled.shape]
+  _, adv, _, y_rows, owner, found, fooled = tf.while_loop(
+      lambda i, adv, *_: (i < steps) & (tf.shape(adv)[0] > 0), body,
+      [tf.constant(0, tf.int32)] + rows + [x, fooled], shape_invariants=invariants)
+
+  def last(adv, y_rows, owner, found, fooled):
+    """The last iterates: the first hit per example if any, else the row of the largest loss."""
+    logits = model_fn(adv)
+    value = loss_fn(labels=y_rows, logits=logits)
+    hit = tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y_rows)
+    found, fooled, _ = first_hits(hit, owner, adv, found, fooled)
+    position = tf.range(tf.shape(value)[0])
+    top = tf.math.unsorted_segment_max(value, owner, batch)
+    is_top = tf.equal(value, tf.gather(top, owner))
+    best = tf.math.unsorted_segment_min(tf.where(is_top, position, tf.int32.max), owner, batch)
+    has = (best < tf.int32.max) & ~fooled
+    found = tf.where(_per_example_mask(has, found), tf.gather(adv, tf.minimum(best, tf.shape(adv)[0] - 1)), found)
+    return found, fooled
+
+  # A convolution cannot take an empty batch (runner.make_attack_step), and nothing is left to check then.
+  return tf.cond(tf.shape(adv)[0] > 0, lambda: last(adv, y_rows, owner, found, fooled), lambda: (found, fooled))
+
+
+def restart_seeds(index, seed, restarts, first_restart=0):
+  """Seed pairs [restarts·B, 2] of `pgd_until_fooled`'s rows: restart r of example n (row r·B + n) draws from
+  stream first_restart + r, so restart 3 run alone (restarts=1, first_restart=3) draws the start restart 3 of a
+  run of 5 does, on any subset of the examples."""
+  streams = first_restart + tf.range(tf.cast(restarts, tf.int32))
+  return tf.reshape(tf.map_fn(lambda r: example_seeds(index, seed, r), tf.cast(streams, tf.int64),
+                              fn_output_signature=tf.int64), [-1, 2])
+
+
 def attack_batch(model_fn, x, y, index, *, attack, norm, loss, seed, eps, step_size, steps, restarts,
                  first_restart=0, backend="cleverhans"):
-  """Adversarial examples for one batch; for PGD the per-example worst case over `restarts` random starts
-  (a restart that fools the model if any does, the one with the largest loss among equals).
+  """Adversarial examples for one batch.
 
-  attack: "fgsm", "pgd" or "noise" (a random point on the ε-sphere: the baseline an attack must beat).
-  eps, step_size: scalars on the [0, 1] scale; steps, restarts: int32 scalars. y: the true labels.
-  first_restart: the number of the first restart (int32 scalar): restart r draws its start from seed stream
-    first_restart + r, so restart 3 run alone (restarts=1, first_restart=3) on any subset of the examples is
-    the restart 3 of a run of 5 (what the early stop of sequences.py relies on).
+  attack: "fgsm", "pgd" (`pgd_until_fooled`: `restarts` random starts side by side, each example done at the
+  first iterate that fools the model) or "noise" (a random point on the ε-sphere: the baseline an attack must
+  beat). eps, step_size: scalars on the [0, 1] scale; steps, restarts: int32 scalars. y: the true labels.
+  first_restart: the number of the first restart (int32 scalar), see `restart_seeds`.
   backend: the PGD step ("cleverhans" or "fused", see `pgd`).
   """
   loss_fn = LOSSES[loss]
@@ -168,21 +268,5 @@ def attack_batch(model_fn, x, y, index, *, attack, norm, loss, seed, eps, step_s
     return fgsm(model_fn, x, y, eps=eps, norm=norm, loss_fn=loss_fn)
   if attack == "noise":
     return tf.clip_by_value(x + eps * random_sphere(example_seeds(index, seed, NOISE_STREAM), x, norm=norm), 0., 1.)
-
-  def run(restart):
-    start = random_start(example_seeds(index, seed, first_restart + restart), x, norm=norm, eps=eps)
-    adv = pgd(model_fn, x, y, start, eps=eps, norm=norm, steps=steps, step_size=step_size, loss_fn=loss_fn,
-              backend=backend)
-    logits = model_fn(adv)
-    fooled = tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y)
-    return adv, fooled, loss_fn(y, logits)
-
-  def body(r, best, best_fooled, best_loss):
-    adv, fooled, value = run(r)
-    better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (value > best_loss))
-    return (r + 1, tf.where(_per_example_mask(better, x), adv, best), best_fooled | fooled,
-            tf.where(better, value, best_loss))
-
-  adv, fooled, value = run(tf.constant(0, restarts.dtype))
-  loop = tf.while_loop(lambda r, *_: r < restarts, body, (tf.constant(1, restarts.dtype), adv, fooled, value))
-  return loop[1]
+  return pgd_until_fooled(model_fn, x, y, restart_seeds(index, seed, restarts, first_restart), eps=eps, norm=norm,
+                          steps=steps, step_size=step_size, restarts=restarts, loss_fn=loss_fn, backend=backend)[0]
