@@ -27,6 +27,18 @@ def test_examples_round_trip_with_the_smallest_fooling_eps(tmp_path):
   assert curve.at(0.15) is None
 
 
+def test_the_bisected_bracket_round_trips_where_it_was_measured(tmp_path):
+  eps, correct = np.array([0.0, 0.1]), np.array([[1, 1], [0, 1]], bool)
+  robust, fool = np.array([0.05, 0.1]), np.array([0.075, np.inf])
+  run_records.write_examples(str(tmp_path), run_records.Examples(clean=np.ones(2, bool), curves={
+      ("pgd", "inf"): run_records.ExampleCurve("pgd", "inf", eps, correct, robust, fool),
+      ("fgsm", "inf"): run_records.ExampleCurve("fgsm", "inf", eps, correct)}))
+  got = run_records.read_examples(str(tmp_path)).curves
+  np.testing.assert_array_equal(got[("pgd", "inf")].robust_eps, robust)
+  np.testing.assert_array_equal(got[("pgd", "inf")].fool_eps, fool)
+  assert got[("fgsm", "inf")].fool_eps is None and set(got) == {("pgd", "inf"), ("fgsm", "inf")}
+
+
 def test_a_fooled_example_that_recovers_keeps_its_first_fooling_eps():
   """Exhaustive attacks need not be monotone in ε; the smallest ε that fooled the example is what counts."""
   np.testing.assert_array_equal(run_records.min_fool_eps([0.0, 0.1, 0.2], [[True], [False], [True]]), [0.1])

@@ -9,6 +9,9 @@ examples.npz holds, in the test split's fixed order (the first n examples of it 
   curve.<attack>.<norm>.correct bool [n_eps, n]: still classified right under the attack at each ε
   curve.<attack>.<norm>.min_fool_eps float64 [n]: the smallest grid ε at which the example is fooled (inf: never
                                on the grid; the first ε, usually 0, for an example wrong without attack)
+  curve.<attack>.<norm>.bisected.robust_eps, .bisected.fool_eps  float64 [n], only with --bisection_steps: the
+                               smallest fooling ε refined between grid points, in (robust_eps, fool_eps] (the
+                               largest ε found not to fool the example, the smallest found to fool it; inf: never)
 """
 
 import dataclasses
@@ -32,6 +35,8 @@ class ExampleCurve:
   norm: str
   eps: np.ndarray
   correct: np.ndarray
+  robust_eps: Optional[np.ndarray] = None  # with --bisection_steps: the bracket (robust_eps, fool_eps] per example
+  fool_eps: Optional[np.ndarray] = None
 
   @property
   def min_fool_eps(self):
@@ -69,6 +74,9 @@ def write_examples(run_dir, examples):
       raise ValueError(f"curve {attack} {norm}: ε grid {eps.tolist()} is not strictly ascending")
     key = f"{_CURVE_PREFIX}{attack}.{norm}."
     arrays.update({key + "eps": eps, key + "correct": correct, key + "min_fool_eps": min_fool_eps(eps, correct)})
+    if c.fool_eps is not None:
+      arrays.update({key + "bisected.robust_eps": np.asarray(c.robust_eps, np.float64),
+                     key + "bisected.fool_eps": np.asarray(c.fool_eps, np.float64)})
   buffer = _bytes_io.BytesIO()
   np.savez_compressed(buffer, **arrays)
   return io.write_bytes(os.path.join(run_dir, names.EXAMPLES_FILE), buffer.getvalue())
@@ -86,7 +94,9 @@ def read_examples(run_dir) -> Optional[Examples]:
     if key.startswith(_CURVE_PREFIX) and key.endswith(".eps"):
       attack, norm = key[len(_CURVE_PREFIX):-len(".eps")].split(".", 1)
       stem = key[:-len("eps")]
-      curves[(attack, norm)] = ExampleCurve(attack, norm, arrays[key], arrays[stem + "correct"])
+      curves[(attack, norm)] = ExampleCurve(attack, norm, arrays[key], arrays[stem + "correct"],
+                                            arrays.get(stem + "bisected.robust_eps"),
+                                            arrays.get(stem + "bisected.fool_eps"))
   return Examples(clean=arrays["clean"], curves=curves)
 
 

@@ -9,6 +9,7 @@ CASES = [  # (module, flags, what the error line must say)
      "--square_queries=0: the query budget must be > 0"),
     ("tfrobust.main", ["--attacks=pgd", "--eps=0.1,0.05"], "--eps=0.1,0.05: the ε grid must be strictly ascending"),
     ("tfrobust.main", ["--attacks=apgd_ce", "--norms=inf,1"], "unknown norm '1'"),
+    ("tfrobust.main", ["--attacks=pgd", "--bisection_steps=-2"], "--bisection_steps=-2: must be in [0, 20]"),
     ("tfrobust.sweep", ["--attacks=autoattack", "--eps_l2=0.5,0.5", "--norms=2", "--batch_sizes=16", "--seeds=0"],
      "--eps_l2=0.5,0.5: the ε grid must be strictly ascending"),
     ("tfrobust.evaluate", ["--saved_model={model}", "--dataset=digits", "--attacks=autoattack", "--apgd_steps=0"],

@@ -22,7 +22,8 @@ from tfrobust.evaluators.robustness.config import ATTACKS, DEFAULT_EPS, Robustne
     ("apgd_steps", 0, "--apgd_steps=0"), ("apgd_restarts", 0, "--apgd_restarts=0"),
     ("square_queries", 0, "--square_queries=0"), ("square_queries", -5, "--square_queries=-5"),
     ("batch_size", 0, "--attack_batch_size=0"), ("backend", "cuda", "--attack_backend=cuda"),
-    ("tolerance", 2.0, "--robustness_tolerance=2"),
+    ("tolerance", 2.0, "--robustness_tolerance=2"), ("eps_order", "random", "--eps_order=random"),
+    ("bisection_steps", -1, "--bisection_steps=-1"), ("bisection_steps", 21, "--bisection_steps=21"),
 ])
 def test_bad_config_names_the_flag(field, value, flag):
   with pytest.raises(UsageError, match="^" + flag.replace(".", r"\.") + ":"):

@@ -96,10 +96,12 @@ def test_apgd_square_and_autoattack_curves(trained_cnn):
   for (attack, norm), c in curves.items():
     assert c.accuracy[0] == clean and np.all(np.diff(c.correct.astype(int), axis=0) <= 0), (attack, norm)
     assert c.accuracy[-1] < clean - 0.2, (attack, norm)  # each attack does attack
-    if attack == "autoattack":  # APGD-CE on the clean-correct, 9 APGD-T targets and Square on what it left
-      assert c.correct[0].sum() < c.attacked[1] < 11 * c.correct[0].sum()
+    # The largest ε first (sequences.py): APGD-CE on the clean-correct, then 9 APGD-T targets and Square on what
+    # it left; the one-pass attacks on each clean-correct example once.
+    if attack == "autoattack":
+      assert c.correct[0].sum() <= c.attacked[-1] < 11 * c.correct[0].sum()
     else:
-      assert c.attacked[1] == c.correct[0].sum()
+      assert c.attacked[-1] == c.correct[0].sum()
     first = np.where(~c.correct.any(axis=0), np.asarray(c.eps)[0], np.inf)  # wrong before any attack
     for i in range(1, len(c.eps)):
       first = np.where(np.isinf(first) & ~c.correct[i], c.eps[i], first)
@@ -150,3 +152,21 @@ def test_evaluate_hands_back_what_the_run_writes(trained_cnn, tmp_path):
   assert value == pytest.approx(rows["inf", 0.1])
   steps = {ev_.step: float(tf.make_ndarray(ev_.tensor_proto)) for ev_ in acc.Tensors("robustness/curve/fgsm_l2")}
   assert steps == pytest.approx({0: rows["2", 0.0], 50: rows["2", 0.5], 150: rows["2", 1.5]})
+
+
+def test_bisection_refines_the_smallest_fooling_eps_between_grid_points(trained_cnn):
+  """--bisection_steps=2: each example fooled first at grid ε_i gets a bracket a quarter of (ε_{i−1}, ε_i] wide
+  inside it; the per-example curves (and so examples.npz) carry it."""
+  from tfrobust.data import Dataset
+  model, x, y = trained_cnn
+  config = RobustnessConfig(attacks=("pgd",), norms=("inf",), eps=(0.1, 0.3), pgd_steps=5, bisection_steps=2,
+                            eval_examples=60)
+  evaluation = robustness.evaluate(model, Dataset("digits", x, y, x, y, 10), config, progress=False)
+  curve = evaluation.examples["pgd", "inf"]
+  grid_first = curve.min_fool_eps
+  inner = np.isin(grid_first, [0.1, 0.3])
+  assert inner.sum() > 10
+  below = np.where(grid_first == 0.1, 0.0, 0.1)
+  np.testing.assert_allclose((curve.fool_eps - curve.robust_eps)[inner], ((grid_first - below) / 4)[inner])
+  assert np.all(((below <= curve.robust_eps) & (curve.fool_eps <= grid_first))[inner])
+  assert np.any(curve.fool_eps[inner] < grid_first[inner])  # it did refine

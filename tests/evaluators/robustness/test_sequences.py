@@ -1,6 +1,7 @@
-"""evaluators/robustness sequences.py: the early stop against the exhaustive sweep on PGD with fixed seeds (per ε
-identical, across ε the running AND, so never a higher robust accuracy), the autoattack sequence as the union of
-its stages, the passes of each attack, and the work shrinking with what is left."""
+"""evaluators/robustness sequences.py: the early stop against the exhaustive sweep on PGD with fixed seeds
+(descending: the exhaustive outcomes OR'ed from the top; ascending: their running AND), an attack that is not
+monotone in ε, the autoattack sequence as the union of its stages, the passes of each attack, and the work
+shrinking with what is left."""
 
 import numpy as np
 import pytest
@@ -21,29 +22,45 @@ def _step_size(eps, steps):
   return RobustnessConfig().step_size(eps, steps)
 
 
+def _descending(exhaustive):
+  """What the descending early stop must give (sequences.py): the clean check, then robust at ε_i where some
+  ε_j ≥ ε_i (j ≥ 1) left the example robust."""
+  out = np.logical_or.accumulate(exhaustive[:0:-1], axis=0)[::-1] & exhaustive[0]
+  return np.concatenate([exhaustive[:1], out])
+
+
 @pytest.fixture(scope="module")
 def pgd_both_ways(trained_cnn):
-  """PGD-5 × 3 restarts on 120 digits: the early-stop sweep (batches of 32, so the survivors are re-packed) and
-  the exhaustive one (every restart in-graph on every example at every ε, as before the early stop)."""
+  """PGD-5 × 3 restarts on 120 digits: the early-stop sweep in both orders (batches of 32, so the survivors are
+  re-packed) and the exhaustive one (every pass on every example at every ε)."""
   model, x, y = trained_cnn
   x, y = x[:120], y[:120]
   budget = _budget(pgd_steps=5, pgd_restarts=3)
-  early, attacked = sweep(AttackRunner(model, x, y, batch_size=32, seed=7), "pgd", "inf", GRID, budget, classes=10,
-                          step_size=_step_size)
+  sweeps = {order: sweep(AttackRunner(model, x, y, batch_size=32, seed=7), "pgd", "inf", GRID, budget, classes=10,
+                         step_size=_step_size, order=order) for order in sequences.ORDERS}
   runner = AttackRunner(model, x, y, batch_size=50, seed=7)
   exhaustive = np.stack([runner.run("pgd", "inf", eps=e, step_size=_step_size(e, 5), steps=5, restarts=3)["correct"]
                          for e in GRID])
-  return early, attacked, exhaustive
+  return sweeps, exhaustive
 
 
-def test_early_stop_is_the_running_and_of_the_exhaustive_sweep(pgd_both_ways):
-  """Per example: at each ε the early stop's verdict is the exhaustive one AND'ed over every smaller ε — identical
-  wherever the exhaustive outcome is monotone in ε, fooled where it is not; never a higher robust accuracy."""
-  early, _, exhaustive = pgd_both_ways
-  np.testing.assert_array_equal(early, np.logical_and.accumulate(exhaustive, axis=0))
-  assert not np.any(early & ~exhaustive)
-  assert np.all(early.mean(axis=1) <= exhaustive.mean(axis=1))
-  assert 0.2 < early[2].mean() < early[0].mean()  # the grid is not trivial: examples fall at inner ε
+def test_descending_is_the_exhaustive_sweep_or_ed_from_the_top(pgd_both_ways):
+  """Per example: robust at ε where the exhaustive sweep left it robust at ε or some larger ε — identical to it
+  wherever its outcome is monotone in ε (here everywhere)."""
+  sweeps, exhaustive = pgd_both_ways
+  correct, _ = sweeps["descending"]
+  np.testing.assert_array_equal(correct, _descending(exhaustive))
+  np.testing.assert_array_equal(correct, exhaustive)  # monotone on this network
+  assert 0.2 < correct[2].mean() < correct[0].mean()  # the grid is not trivial: examples fall at inner ε
+
+
+def test_ascending_is_the_running_and_of_the_exhaustive_sweep(pgd_both_ways):
+  """Per example: at each ε the verdict is the exhaustive one AND'ed over every smaller ε — never a higher robust
+  accuracy."""
+  sweeps, exhaustive = pgd_both_ways
+  correct, _ = sweeps["ascending"]
+  np.testing.assert_array_equal(correct, np.logical_and.accumulate(exhaustive, axis=0))
+  assert not np.any(correct & ~exhaustive)
 
 
 class _TableRunner:
@@ -60,46 +77,50 @@ class _TableRunner:
     return {"correct": self.table[eps][run, indices]}
 
 
-def test_where_the_exhaustive_sweep_is_not_monotone_the_early_stop_is_lower():
-  """An attack that fools example 1 at ε = 0.1 and misses it at 0.2 (as PGD can, with its longer steps): the
-  early stop keeps it fooled at 0.2 (the point found at 0.1 lies in the 0.2-ball), so accuracy is lower there,
-  and each pass is asked only for what every earlier pass and smaller ε left."""
+def _table():
+  """APGD-CE with 2 restarts that fools example 1 at ε = 0.1 and misses it at 0.2 (as an attack whose steps scale
+  with ε can); example 3 is wrong before any attack, example 2 falls at 0.2 to restart 1 only."""
   ok = np.ones((2, 4), bool)
   table = {0.0: ok.copy(), 0.1: ok.copy(), 0.2: ok.copy()}
-  table[0.0][:, 3] = False  # wrong before any attack
-  table[0.1][0, 1] = False  # fooled at 0.1 by restart 0 only
-  table[0.2][1, 2] = False  # fooled at 0.2 by restart 1 only; example 1 not fooled at 0.2 at all
+  table[0.0][:, 3] = False
+  table[0.1][0, 1] = False
+  table[0.2][1, 2] = False
+  return table, np.stack([table[e].all(axis=0) for e in (0.0, 0.1, 0.2)])
+
+
+def test_where_the_exhaustive_sweep_is_not_monotone():
+  """Descending counts example 1 robust at 0.1 (the attack failed on it at 0.2: it is not attacked again), higher
+  than the exhaustive sweep there; ascending keeps it fooled at 0.2 (the point found at 0.1 lies in the 0.2-ball),
+  lower there. Each pass is asked only for what the earlier passes and ε left."""
+  budget = _budget(apgd_restarts=2)
+  table, exhaustive = _table()
   runner = _TableRunner(table)
-  correct, attacked = sweep(runner, "pgd", "inf", (0.0, 0.1, 0.2), _budget(pgd_restarts=2), classes=10,
-                            step_size=_step_size)
-  exhaustive = np.stack([table[e].all(axis=0) for e in (0.0, 0.1, 0.2)])
+  correct, attacked = sweep(runner, "apgd_ce", "inf", (0.0, 0.1, 0.2), budget, classes=10, step_size=_step_size)
+  np.testing.assert_array_equal(correct, [[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 0]])
+  np.testing.assert_array_equal(correct, _descending(exhaustive))
+  assert not exhaustive[1, 1] and correct[1, 1]
+  assert runner.asked == [(0.0, 0, [0, 1, 2, 3]), (0.2, 0, [0, 1, 2]), (0.2, 1, [0, 1, 2]), (0.1, 0, [2]),
+                          (0.1, 1, [2])]
+  assert attacked.tolist() == [4, 2, 6]
+  runner = _TableRunner(table)
+  correct, attacked = sweep(runner, "apgd_ce", "inf", (0.0, 0.1, 0.2), budget, classes=10, step_size=_step_size,
+                            order="ascending")
   np.testing.assert_array_equal(correct, [[1, 1, 1, 0], [1, 0, 1, 0], [1, 0, 0, 0]])
   np.testing.assert_array_equal(correct, np.logical_and.accumulate(exhaustive, axis=0))
-  assert exhaustive[2, 1] and correct.mean(axis=1)[2] < exhaustive.mean(axis=1)[2]
   assert runner.asked == [(0.0, 0, [0, 1, 2, 3]), (0.1, 0, [0, 1, 2]), (0.1, 1, [0, 2]), (0.2, 0, [0, 2]),
                           (0.2, 1, [0, 2])]
   assert attacked.tolist() == [4, 5, 4]
 
 
-def test_each_eps_alone_is_identical_to_the_exhaustive_restarts(trained_cnn, pgd_both_ways):
-  """With only ε = 0 before it, the restarts' early stop (each restart on what earlier ones left) finds exactly
-  the examples the in-graph restarts do."""
-  model, x, y = trained_cnn
-  _, _, exhaustive = pgd_both_ways
-  runner = AttackRunner(model, x[:120], y[:120], batch_size=32, seed=7)
-  for i in (2, 3):
-    correct, attacked = sweep(runner, "pgd", "inf", (0.0, GRID[i]), _budget(pgd_steps=5, pgd_restarts=3),
-                              classes=10, step_size=_step_size)
-    np.testing.assert_array_equal(correct[1], exhaustive[0] & exhaustive[i])
-    assert attacked[1] < 3 * exhaustive[0].sum()  # later restarts skipped what the first one fooled
-
-
 def test_the_work_shrinks_with_what_is_left(pgd_both_ways):
-  early, attacked, _ = pgd_both_ways
-  assert attacked[0] == 120  # ε = 0: one pass over everything
-  for i in range(1, len(GRID)):
-    assert early[i - 1].sum() <= attacked[i] <= 3 * early[i - 1].sum()  # only the survivors of the smaller ε
-  assert attacked.sum() < 0.7 * 3 * 120 * len(GRID)  # the exhaustive sweep: 3 restarts × 120 examples × 5 ε
+  """Descending: the largest ε attacks every example right at ε = 0, each smaller ε only those the next larger ε
+  fooled (one pass: the restarts are side by side); far less than ascending."""
+  sweeps, _ = pgd_both_ways
+  correct, attacked = sweeps["descending"]
+  assert attacked[0] == 120 and attacked[-1] == correct[0].sum()
+  for i in range(1, len(GRID) - 1):
+    assert attacked[i] == correct[0].sum() - correct[i + 1].sum()
+  assert attacked.sum() < sweeps["ascending"][1].sum()
 
 
 def test_autoattack_is_the_union_of_its_stages(trained_cnn):
@@ -124,8 +145,8 @@ def test_passes_of_each_attack():
   budget = _budget(pgd_steps=20, pgd_restarts=5, apgd_steps=100, apgd_restarts=2, square_queries=5000)
   kinds = lambda attack, classes=10: [p["attack"] for p in passes(attack, 0.1, budget, classes=classes,  # noqa
                                                                     step_size=_step_size)]
-  assert kinds("pgd") == ["pgd"] * 5 and kinds("fgsm") == ["fgsm"] and kinds("square") == ["square"]
-  assert [p["run"] for p in passes("pgd", 0.1, budget, classes=10, step_size=_step_size)] == [0, 1, 2, 3, 4]
+  assert kinds("pgd") == ["pgd"] and kinds("fgsm") == ["fgsm"] and kinds("square") == ["square"]
+  assert passes("pgd", 0.1, budget, classes=10, step_size=_step_size)[0]["restarts"] == 5  # side by side
   assert kinds("apgd_dlr") == ["apgd"] * 2
   assert kinds("autoattack") == ["apgd"] * 2 + ["apgd_t"] * 18 + ["square"]
   targeted = [p for p in passes("autoattack", 0.1, budget, classes=10, step_size=_step_size) if p["attack"] == "apgd_t"]
@@ -137,3 +158,39 @@ def test_passes_of_each_attack():
   assert zero == [{"attack": "apgd", "loss": "ce", "run": 0, **sequences.ZERO_EPS_PASS}]
   with pytest.raises(ValueError, match="strictly ascending"):
     sweep(None, "pgd", "inf", (0.0, 0.1, 0.1), budget, classes=10, step_size=_step_size)
+  with pytest.raises(ValueError, match="order="):
+    sweep(None, "pgd", "inf", (0.0, 0.1), budget, classes=10, step_size=_step_size, order="random")
+
+
+class _ThresholdRunner:
+  """A stand-in runner that fools example n exactly at every ε ≥ threshold[n]; it counts its passes."""
+
+  def __init__(self, threshold):
+    self.threshold, self.passes = np.asarray(threshold), 0
+    self.num_examples = len(threshold)
+
+  def run(self, attack, norm, *, indices, eps, **_):
+    del attack, norm
+    self.passes += 1
+    return {"correct": eps < self.threshold[indices]}
+
+
+def test_bisection_brackets_each_examples_smallest_fooling_eps():
+  """After k halvings the bracket (robust_eps, fool_eps] holds the example's threshold and is 2^-k of its grid
+  interval; wrong-without-attack and never-fooled examples keep their grid values; examples sharing a middle
+  share a pass."""
+  grid = (0.0, 0.1, 0.2, 0.4)
+  threshold = np.array([0.0, 0.03, 0.07, 0.13, 0.3, 0.31, 0.5, 0.1])
+  runner = _ThresholdRunner(threshold)
+  correct, _ = sweep(runner, "fgsm", "inf", grid, _budget(), classes=10, step_size=_step_size)
+  runner.passes = 0
+  robust, fool = sequences.bisect(runner, "fgsm", "inf", grid, correct, _budget(), classes=10,
+                                  step_size=_step_size, steps=3)
+  inside = (threshold > 0) & (threshold <= 0.4)
+  assert np.all(robust[inside] < threshold[inside]) and np.all(threshold[inside] <= fool[inside])
+  np.testing.assert_allclose((fool - robust)[[1, 2, 3, 7]], 0.1 / 8)
+  np.testing.assert_allclose((fool - robust)[[4, 5]], 0.2 / 8)
+  assert robust[0] == 0.0 and fool[0] == 0.0  # wrong without attack
+  assert robust[6] == 0.4 and np.isinf(fool[6])  # never fooled on the grid
+  assert fool[7] == pytest.approx(0.1)  # fooled exactly at its threshold: the bracket closes on it
+  assert runner.passes == 3 + 5 + 6 < 3 * inside.sum()  # shared middles: not 3 passes per bracketed example

@@ -10,13 +10,14 @@ from absl import flags
 
 from tfrobust.cli import numbers
 from tfrobust.errors import UsageError
-from tfrobust.evaluators.robustness.config import ATTACKS, BACKENDS, NORMS, RobustnessConfig
+from tfrobust.evaluators.robustness.config import ATTACKS, BACKENDS, EPS_ORDERS, NORMS, RobustnessConfig
 
 _DEFAULTS = RobustnessConfig()
 # Flags that only matter when the section is on: giving one without --attacks is a mistake worth saying.
 _SECTION_FLAGS = ("eps", "eps_l2", "pgd_steps", "pgd_step_size", "pgd_restarts", "apgd_steps", "apgd_restarts",
                   "square_queries", "eval_examples",
-                  "attack_batch_size", "attack_seed", "attack_backend", "robustness_deep_check")
+                  "attack_batch_size", "attack_seed", "attack_backend", "robustness_deep_check", "eps_order",
+                  "bisection_steps")
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -43,6 +44,13 @@ def define_flags(flag_values=flags.FLAGS):
                        "class); later ones run only on examples no earlier one fooled.", **fv)
   flags.DEFINE_integer("square_queries", _DEFAULTS.square_queries, "Square attack budget: model evaluations per "
                        "example, the start included (AutoAttack's 5000).", **fv)
+  flags.DEFINE_string("eps_order", _DEFAULTS.eps_order, f"Order of the early stop along the ε grid "
+                      f"({', '.join(EPS_ORDERS)}): descending attacks each smaller ε only what every larger one "
+                      "fooled (an example costs the whole budget once); ascending each larger ε only what every "
+                      "smaller one left robust (never counts robust what an attack at that ε fools).", **fv)
+  flags.DEFINE_integer("bisection_steps", _DEFAULTS.bisection_steps, "Refine each example's smallest fooling ε "
+                       "between the grid points around it by this many halvings (examples.npz); 0: grid only.",
+                       **fv)
   flags.DEFINE_integer("eval_examples", None, "Evaluate on the first N test examples (default: all).", **fv)
   flags.DEFINE_integer("attack_batch_size", _DEFAULTS.batch_size, "Global batch of the attacks (memory "
                        "only: results do not depend on it).", **fv)
@@ -80,4 +88,5 @@ def config_from_flags(FLAGS, dataset_name):  # pylint: disable=invalid-name
       batch_size=FLAGS.attack_batch_size, seed=FLAGS.attack_seed, backend=FLAGS.attack_backend,
       deep_check=FLAGS.robustness_deep_check, max_eps_accuracy=FLAGS.robustness_max_eps_accuracy,
       tolerance=FLAGS.robustness_tolerance, deep_check_tolerance=FLAGS.robustness_deep_check_tolerance,
-      zero_grad_tolerance=FLAGS.robustness_zero_grad_tolerance)
+      zero_grad_tolerance=FLAGS.robustness_zero_grad_tolerance, eps_order=FLAGS.eps_order,
+      bisection_steps=FLAGS.bisection_steps)

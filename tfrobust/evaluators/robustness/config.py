@@ -55,7 +55,12 @@ FLAG_OF = {"attacks": "attacks", "norms": "norms", "eps": "eps", "eps_l2": "eps_
            "batch_size": "attack_batch_size", "seed": "attack_seed", "backend": "attack_backend",
            "deep_check": "robustness_deep_check", "max_eps_accuracy": "robustness_max_eps_accuracy",
            "tolerance": "robustness_tolerance", "deep_check_tolerance": "robustness_deep_check_tolerance",
-           "zero_grad_tolerance": "robustness_zero_grad_tolerance"}
+           "zero_grad_tolerance": "robustness_zero_grad_tolerance", "eps_order": "eps_order",
+           "bisection_steps": "bisection_steps"}
+# The orders the early stop sweeps ε in (sequences.py): descending costs each example the attack's whole budget
+# once; ascending never counts an example robust that an attack at that very ε fools.
+EPS_ORDERS = ("descending", "ascending")
+MAX_BISECTION_STEPS = 20  # 2^-20 of a grid interval is below float32 pixel resolution.
 
 
 def default_grid_name(dataset, input_shape):
@@ -89,6 +94,8 @@ class RobustnessConfig:
   tolerance: float = 0.01  # Sampling-noise slack of the monotonicity, PGD ≤ FGSM and noise checks.
   deep_check_tolerance: float = 0.01  # Largest accuracy drop the deep check's autoattack sequence may find.
   zero_grad_tolerance: float = 0.01  # Largest fraction of examples with an exactly zero input gradient.
+  eps_order: str = "descending"  # The early stop's order along the ε grid (EPS_ORDERS, sequences.py).
+  bisection_steps: int = 0  # Halvings of each example's bracket of its smallest fooling ε between grid points.
 
   def _bad(self, field, why):
     def show(v):
@@ -134,6 +141,10 @@ class RobustnessConfig:
       self._bad("batch_size", "must be > 0")
     if self.backend not in BACKENDS:
       self._bad("backend", f"choose one of {', '.join(BACKENDS)}")
+    if self.eps_order not in EPS_ORDERS:
+      self._bad("eps_order", f"choose one of {', '.join(EPS_ORDERS)}")
+    if not 0 <= self.bisection_steps <= MAX_BISECTION_STEPS:
+      self._bad("bisection_steps", f"must be in [0, {MAX_BISECTION_STEPS}] (0: the grid's ε only)")
     for field in ("max_eps_accuracy", "tolerance", "deep_check_tolerance", "zero_grad_tolerance"):
       value = getattr(self, field)
       if not (math.isfinite(value) and 0 <= value <= 1):

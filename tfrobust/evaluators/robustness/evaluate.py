@@ -23,7 +23,7 @@ from tfrobust.evaluators.robustness import checks
 from tfrobust.evaluators.robustness.checks import DEEP_RESTARTS_FACTOR, DEEP_STEPS_FACTOR
 from tfrobust.evaluators.robustness.config import ATTACKS, NORM_NAMES, NORMS, curve_name
 from tfrobust.evaluators.robustness.runner import AttackRunner
-from tfrobust.evaluators.robustness.sequences import Budget, sweep
+from tfrobust.evaluators.robustness.sequences import Budget, bisect, sweep
 from tfrobust.models import check_input_shape, predict_classes
 from tfrobust.records.run import ExampleCurve
 
@@ -44,6 +44,7 @@ class Curve:
   restarts: int
   correct: np.ndarray
   attacked: Tuple[int, ...] = ()
+  bisected: Optional[Tuple[np.ndarray, np.ndarray]] = None  # (robust_eps, fool_eps) per example: sequences.bisect
 
   @property
   def name(self):
@@ -127,8 +128,13 @@ def _curve(runner, config, attack, norm, grid, on_batch, budget, classes):
   step_sizes = [config.step_size(e, steps) if attack == "pgd" else e if attack in ("fgsm", "noise") else None
                 for e in grid]
   correct, attacked = sweep(runner, attack, norm, grid, budget, classes=classes, step_size=config.step_size,
-                            on_batch=on_batch)
-  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, correct, tuple(attacked.tolist()))
+                            on_batch=on_batch, order=config.eps_order)
+  bisected = None
+  if config.bisection_steps and attack != "noise":
+    bisected = bisect(runner, attack, norm, grid, correct, budget, classes=classes, step_size=config.step_size,
+                      steps=config.bisection_steps, on_batch=on_batch)
+  return Curve(attack, norm, tuple(grid), tuple(step_sizes), steps, restarts, correct, tuple(attacked.tolist()),
+               bisected)
 
 
 def _progress(progress):
@@ -179,7 +185,8 @@ def evaluate(model, dataset, config, *, strategy=None, progress=True):
   return Evaluation(
       section=section, scalars=scalars, curves=tensorboard_curves(section["accuracy"]),
       figures={"robustness.png": figure(section["accuracy"])},
-      examples={(c.attack, c.norm): ExampleCurve(c.attack, c.norm, np.asarray(c.eps), c.correct) for c in curves},
+      examples={(c.attack, c.norm): ExampleCurve(c.attack, c.norm, np.asarray(c.eps), c.correct,
+                                                 *(c.bisected or (None, None))) for c in curves},
       text=format_table(section))
 
 

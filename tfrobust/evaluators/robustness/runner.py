@@ -37,10 +37,10 @@ def _connected(logits, images):
 
 def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_examples=False,
                      backend="cleverhans"):
-  """The compiled attack of one model: `step(iterator, hparams) -> {"index", "correct"[, "x_adv"]}`.
+  """The compiled attack of one model: `step(batch, hparams) -> {"index", "correct"[, "x_adv"]}`.
 
-  Built once and reused for every ε, run and batch: `iterator` yields (x, y, index) batches (a distributed
-  iterator when `strategy` has several replicas, each replica attacking its share with `strategy.run`); `hparams`
+  Built once and reused for every ε, run and batch: `batch` is (x, y, index) (with several replicas, a distributed
+  iterator of them, each replica attacking its share with `strategy.run`, see `_compile`); `hparams`
   holds scalar tensors seed (int64), eps, step_size (float32, [0, 1] scale), steps, restarts, run, target, queries
   (int32), so changing them never retraces. The model runs in inference mode and returns logits.
   """
@@ -116,16 +116,33 @@ def make_probe_step(model, *, strategy=None):
 
 
 def _compile(replica_step, strategy):
-  distributed = strategy is not None and strategy.num_replicas_in_sync > 1
+  """With several replicas `step(iterator, hparams)` takes the next batch of a distributed iterator; with one it
+  is `step(batch, hparams)` on an (x, y, index) batch of any size (no tf.data: creating a dataset and its
+  iterator for every pass cost a fifth of a digits sweep)."""
+  if strategy is not None and strategy.num_replicas_in_sync > 1:
+    @tf.function
+    def step(iterator, hparams):
+      return strategy.run(replica_step, args=(next(iterator), hparams))
+    return step
+  return _AnyBatchSize(replica_step)
 
-  @tf.function
-  def step(iterator, hparams):
-    batch = next(iterator)
-    if distributed:
-      return strategy.run(replica_step, args=(batch, hparams))
-    return replica_step(batch, hparams)
 
-  return step
+class _AnyBatchSize:
+  """`fn(batch, hparams)` compiled on its first call for batches of any size (one trace: the survivors of each
+  pass come in every size)."""
+
+  def __init__(self, fn):
+    self._fn, self._compiled = fn, None
+
+  def __call__(self, batch, hparams):
+    if self._compiled is None:
+      signature = (tuple(tf.TensorSpec([None] + list(t.shape[1:]), t.dtype) for t in batch),
+                   {k: tf.TensorSpec([], v.dtype) for k, v in hparams.items()})
+      self._compiled = tf.function(self._fn, input_signature=signature)
+    return self._compiled(batch, hparams)
+
+  def experimental_get_tracing_count(self):
+    return 0 if self._compiled is None else self._compiled.experimental_get_tracing_count()
 
 
 # model -> {(attack, norm, loss, return_examples, backend, id(strategy)): (strategy, step)}. A study that reuses
@@ -175,8 +192,9 @@ class AttackRunner:
     self.num_batches = -(-len(x) // batch_size)
 
   def _dataset(self, indices):
-    """The examples `indices` (ascending) as batches of batch_size: a pass over a subset costs what its size does
-    (masking the examples done would cost what the whole set does)."""
+    """The examples `indices` (ascending) as batches of batch_size for the replicas (one replica slices them
+    itself, see `run`): a pass over a subset costs what its size does (masking the examples done would cost what
+    the whole set does)."""
     ds = tf.data.Dataset.from_tensor_slices((self._x[indices], self._y[indices], indices))
     # No prefetch and no autotuning: the batches are in memory, and tf.data's background threads took a third
     # of the 2 CPU cores from the attack (bench/attack_throughput.py: PGD-20 on 500 MNIST images 4.5 s -> 2.8 s).
@@ -209,9 +227,15 @@ class AttackRunner:
                "restarts": tf.constant(restarts, tf.int32), "run": tf.constant(run, tf.int32),
                "target": tf.constant(target, tf.int32), "queries": tf.constant(queries, tf.int32)}
     order = np.argsort(indices, kind="stable")
-    iterator, parts = iter(self._dataset(indices[order])), []
-    for _ in range(-(-len(indices) // self._batch_size)):
-      parts.append({k: self._to_numpy(v) for k, v in step(iterator, hparams).items()})
+    ascending, parts = indices[order], []
+    iterator = iter(self._dataset(ascending)) if self._distributed else None
+    for start in range(0, len(indices), self._batch_size):
+      if self._distributed:
+        out = step(iterator, hparams)
+      else:
+        part = ascending[start:start + self._batch_size]
+        out = step((tf.constant(self._x[part]), tf.constant(self._y[part]), tf.constant(part)), hparams)
+      parts.append({k: self._to_numpy(v) for k, v in out.items()})
       if on_batch is not None:
         on_batch()
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

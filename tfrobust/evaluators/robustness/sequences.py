@@ -1,23 +1,28 @@
 """Each attack as a sequence of passes over the examples, and its sweep along the ε grid with the early stop.
 
-The early stop: ε ascending; at each ε only the examples every smaller ε left robust are attacked, and each pass
-(a restart, an APGD target class, the next attack of the autoattack sequence) only those no earlier pass at that ε
-fooled. The runner packs what is left into full batches, so the work shrinks with it (masking the fooled examples
-inside a batch would save nothing).
+The early stop (order "descending", the default): ε = 0 first (the clean check), then the largest ε down. At each
+ε only the examples some pass fooled at every larger ε are attacked; an example no pass fools at ε counts robust
+there and at every smaller ε of the grid, and is not attacked again. Each pass (the PGD restarts, side by side; an
+APGD restart or target class; the next attack of the autoattack sequence) attacks only those no earlier pass at
+that ε fooled, and a pass itself drops an example at the first iterate that fools it (attacks.pgd_until_fooled;
+APGD and Square stop a batch once all of it is fooled). The runner packs what is left into full batches, so the
+work shrinks with it. Why this order: an example costs the attack's whole budget only where the attack fails on
+it, and here that happens once, at the largest ε it resists; ascending ε (order "ascending", the issue's first
+design) pays that budget again at every ε below it. bench/attack_throughput.py measures both (README).
 
 What it computes, exactly. Every pass is a pure function of (example, ε, pass): its random start is drawn from
 stateless per-example seeds (seed, example index, pass number) and the model sees each example on its own, so
-neither the batch an example lands in nor the other examples change its outcome. So, per example:
-- within one ε, "fooled by some pass" is the same set whether every pass runs on every example (today's in-graph
-  restarts, `attacks.attack_batch(restarts=R)`) or each pass runs only on what the earlier ones left: identical;
-- across ε, an example counts as fooled at ε_i when some grid ε_j ≤ ε_i fooled it. An adversarial example found at
-  ε_j lies in the ε_i-ball too, so this is a valid attack at ε_i. correct[i] is therefore the running AND over
-  j ≤ i of the exhaustive sweep's correct[j]: identical to it wherever the exhaustive outcome is monotone in ε,
-  and fooled where it is not (PGD fools some examples at ε_j and misses them at a larger ε_i, with its longer
-  steps from the same start direction). So robust accuracy is never higher than the exhaustive sweep's, example
-  by example (tests/evaluators/robustness/test_sequences.py checks both equalities on PGD with fixed seeds).
-The per-example curve is monotone: an example fooled at ε is fooled at every larger ε of the grid, and its
-smallest fooling ε (records.run.min_fool_eps) is the first grid ε at which some pass fooled it.
+neither the batch an example lands in nor the other examples change its outcome. Let exhaustive[i] be each
+example's outcome with every pass run on every example at grid[i] (`runner.run` on all). Then per example:
+- descending: correct[0] = exhaustive[0], and for i ≥ 1 correct[i] = exhaustive[0] AND (OR over j ≥ i, j ≥ 1 of
+  exhaustive[j]): identical to the exhaustive sweep wherever its outcome is monotone in ε, and robust where the
+  attack failed at a larger ε but fools the example at a smaller one (PGD can: its steps scale with ε). The bench
+  counts those examples ("non_monotone": 0 on both benchmark networks);
+- ascending: correct[i] = AND over j ≤ i of exhaustive[j] (a point found at ε_j lies in the ε_i-ball too): never
+  a higher robust accuracy than the exhaustive sweep, lower where it is not monotone.
+tests/evaluators/robustness/test_sequences.py checks both identities on PGD with fixed seeds. Either way the
+per-example curve is monotone: an example fooled at ε is fooled at every larger ε of the grid, and its smallest
+fooling ε (records.run.min_fool_eps) is the smallest grid ε at which some pass fooled it.
 
 At ε = 0 the ball is a point and every attack returns x itself, so one pass with one iteration stands for the
 whole sequence there: it still runs the compiled path (eps0_equals_clean compares it with a plain forward pass).
@@ -37,6 +42,8 @@ TARGETED_MIN_CLASSES = 4  # The targeted DLR needs 4 classes; with 3 the sequenc
 DLR_MIN_CLASSES = 3  # The DLR loss needs 3 classes; with 2 the sequence is APGD-CE and Square.
 # A pass at ε = 0 (see the module docstring): one iteration, one query.
 ZERO_EPS_PASS = {"steps": 1, "queries": 1, "restarts": 1}
+# The order ε is swept in (module docstring); the evaluator uses the first.
+ORDERS = ("descending", "ascending")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +80,9 @@ def passes(attack, eps, budget, *, classes, step_size):
   """
   if attack in ("fgsm", "noise"):
     out = [{"attack": attack}]
-  elif attack == "pgd":
-    out = [{"attack": "pgd", "steps": budget.pgd_steps, "step_size": step_size(eps, budget.pgd_steps), "run": r}
-           for r in range(budget.pgd_restarts)]
+  elif attack == "pgd":  # its restarts side by side in one pass (attacks.pgd_until_fooled)
+    out = [{"attack": "pgd", "steps": budget.pgd_steps, "step_size": step_size(eps, budget.pgd_steps),
+            "restarts": budget.pgd_restarts}]
   elif attack in ("apgd_ce", "apgd_dlr"):
     out = _apgd(attack[len("apgd_"):], budget)
   elif attack == "square":
@@ -100,24 +107,83 @@ def _apgd(loss, budget):
   return [{"attack": "apgd", "loss": loss, "steps": budget.apgd_steps, "run": r} for r in range(budget.apgd_restarts)]
 
 
-def sweep(runner, attack, norm, grid, budget, *, classes, step_size, on_batch=None):
-  """`attack` along the ascending ε `grid` with the early stop (module docstring).
+def sweep(runner, attack, norm, grid, budget, *, classes, step_size, on_batch=None, order="descending"):
+  """`attack` along the ascending ε `grid` with the early stop (module docstring), in `order`.
 
-  Returns (correct [len(grid), n] bool: example n robust at grid[i] and every smaller grid ε, attacked [len(grid)]:
-  the example-passes run at each ε, the work the early stop left).
+  Returns (correct [len(grid), n] bool: example n counted robust at grid[i], attacked [len(grid)]: the
+  example-passes run at each ε, the work the early stop left).
   """
   if any(b <= a for a, b in zip(grid, grid[1:])):
     raise ValueError(f"the ε grid {list(grid)} must be strictly ascending")
-  alive = np.arange(runner.num_examples)
+  if order not in ORDERS:
+    raise ValueError(f"order={order!r}: choose one of {', '.join(ORDERS)}")
   correct = np.zeros((len(grid), runner.num_examples), bool)
   attacked = np.zeros(len(grid), np.int64)
-  for i, eps in enumerate(grid):
-    for kwargs in passes(attack, eps, budget, classes=classes, step_size=step_size):
-      if not len(alive):
-        break
-      attacked[i] += len(alive)
-      kwargs = dict(kwargs)
-      alive = alive[runner.run(kwargs.pop("attack"), norm, indices=alive, eps=eps, on_batch=on_batch,
-                               **kwargs)["correct"]]
-    correct[i, alive] = True
+
+  def survivors(i, alive):
+    alive, attacked[i] = _survivors(runner, attack, norm, grid[i], alive, budget, classes=classes,
+                                    step_size=step_size, on_batch=on_batch)
+    return alive
+
+  if order == "ascending":
+    alive = np.arange(runner.num_examples)
+    for i in range(len(grid)):
+      alive = survivors(i, alive)
+      correct[i, alive] = True
+    return correct, attacked
+  # Descending: an example the attack fails on at grid[i] counts robust there and at every smaller ε, and is not
+  # attacked again; an example it fools goes on to the next smaller ε. ε = 0 (the clean check) runs on all.
+  pending = np.arange(runner.num_examples)
+  if grid[0] == 0:
+    pending = survivors(0, pending)
+    correct[0, pending] = True
+  for i in range(len(grid) - 1, 0 if grid[0] == 0 else -1, -1):
+    if not len(pending):
+      break
+    robust = survivors(i, pending)
+    correct[1 if grid[0] == 0 else 0:i + 1, robust] = True
+    pending = np.setdiff1d(pending, robust, assume_unique=True)
   return correct, attacked
+
+
+def bisect(runner, attack, norm, grid, correct, budget, *, classes, step_size, steps, on_batch=None):
+  """Each example's smallest fooling ε refined between the grid points around it by `steps` halvings.
+
+  correct: the sweep's [len(grid), n] outcomes. An example fooled first at grid[i] (i ≥ 1) has the bracket
+  (grid[i − 1], grid[i]]; each halving attacks it (every pass of `attack`, as at a grid ε) at the bracket's
+  middle and keeps the half where the outcome changes. The examples that share a middle share a pass, so a
+  halving costs one pass per distinct middle (at most len(grid) · 2^k of them at halving k).
+  Returns (robust_eps, fool_eps), float64 [n]: the largest ε found not to fool the example (0 for one wrong
+  without attack, the largest grid ε for one never fooled) and the smallest found to fool it (inf: never).
+  """
+  grid = np.asarray(grid, np.float64)
+  fooled = ~correct
+  first = np.argmax(fooled, axis=0)
+  fool_eps = np.where(fooled.any(axis=0), grid[first], np.inf)
+  robust_eps = np.where(fooled.any(axis=0), grid[np.maximum(first - 1, 0)], grid[-1])
+  robust_eps[fooled.any(axis=0) & (first == 0)] = 0.0
+  bracketed = np.flatnonzero(fooled.any(axis=0) & (first > 0))
+  for _ in range(steps):
+    middle = (robust_eps[bracketed] + fool_eps[bracketed]) / 2
+    for eps in np.unique(middle):
+      group = bracketed[middle == eps]
+      alive, _ = _survivors(runner, attack, norm, float(eps), group, budget, classes=classes, step_size=step_size,
+                            on_batch=on_batch)
+      robust = np.isin(group, alive)
+      robust_eps[group[robust]] = eps
+      fool_eps[group[~robust]] = eps
+  return robust_eps, fool_eps
+
+
+def _survivors(runner, attack, norm, eps, alive, budget, *, classes, step_size, on_batch):
+  """(the examples of `alive` no pass of `attack` at ε fools, the example-passes run): each pass only on what the
+  earlier ones left."""
+  attacked = 0
+  for kwargs in passes(attack, eps, budget, classes=classes, step_size=step_size):
+    if not len(alive):
+      break
+    attacked += len(alive)
+    kwargs = dict(kwargs)
+    alive = alive[runner.run(kwargs.pop("attack"), norm, indices=alive, eps=eps, on_batch=on_batch,
+                             **kwargs)["correct"]]
+  return alive, attacked
