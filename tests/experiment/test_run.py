@@ -27,3 +27,23 @@ def test_a_directory_holding_something_else_is_refused(tmp_path):
   with pytest.raises(UsageError, match="is not a directory"):
     run_lib.check_output_dir(str(tmp_path / "notes.txt" / "run"), config.TrainConfig().hparams())
   assert run_lib.check_output_dir(str(tmp_path / "fresh"), config.TrainConfig().hparams()) is False
+
+
+def test_a_sweeps_trainers_share_one_model_per_architecture():
+  """Every batch size of a study trains the same model object (reset to each run's own initial weights), so the
+  evaluators' compiled functions, cached per model, are traced once per architecture."""
+  import dataclasses
+  import numpy as np
+  import tensorflow as tf
+  from tfrobust import data
+  ds = data.load_digits()
+  strategy = tf.distribute.get_strategy()
+  cache = run_lib.TrainerCache()
+  base = config.TrainConfig(dataset="digits", model="mlp")
+  small = run_lib._trainer_for(dataclasses.replace(base, batch_size=16, seed=1), ds, strategy, cache)
+  small_weights = [w.copy() for w in small.model.get_weights()]
+  large = run_lib._trainer_for(dataclasses.replace(base, batch_size=32, seed=2), ds, strategy, cache)
+  assert large is not small and large.model is small.model
+  assert not np.allclose(small_weights[0], large.model.get_weights()[0])  # seed 2's own initial weights
+  lenet = run_lib._trainer_for(dataclasses.replace(base, model="lenet", batch_size=16), ds, strategy, cache)
+  assert lenet.model is not small.model
