@@ -30,8 +30,8 @@ def test_a_directory_holding_something_else_is_refused(tmp_path):
 
 
 def test_a_sweeps_trainers_share_one_model_per_architecture():
-  """Every batch size of a study trains the same model object (reset to each run's own initial weights), so the
-  evaluators' compiled functions, cached per model, are traced once per architecture."""
+  """Every batch size of a study trains the same model object (reset to each run's own initial weights, drawn once
+  per seed), so the evaluators' compiled functions, cached per model, are traced once per architecture."""
   import dataclasses
   import numpy as np
   import tensorflow as tf
@@ -44,6 +44,13 @@ def test_a_sweeps_trainers_share_one_model_per_architecture():
   small_weights = [w.copy() for w in small.model.get_weights()]
   large = run_lib._trainer_for(dataclasses.replace(base, batch_size=32, seed=2), ds, strategy, cache)
   assert large is not small and large.model is small.model
-  assert not np.allclose(small_weights[0], large.model.get_weights()[0])  # seed 2's own initial weights
+  from tfrobust import models
+  want = models.build_model("mlp", ds.input_shape, 10, seed=2).get_weights()
+  for got, w in zip(large.model.get_weights(), want):  # seed 2's own initial weights
+    np.testing.assert_array_equal(got, w)
+  again = run_lib._trainer_for(dataclasses.replace(base, batch_size=16, seed=1), ds, strategy, cache)
+  for got, w in zip(again.model.get_weights(), small_weights):  # seed 1's again (drawn once, kept)
+    np.testing.assert_array_equal(got, w)
+  assert len(cache._weights) == 2  # pylint: disable=protected-access
   lenet = run_lib._trainer_for(dataclasses.replace(base, model="lenet", batch_size=16), ds, strategy, cache)
   assert lenet.model is not small.model
