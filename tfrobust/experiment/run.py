@@ -122,6 +122,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   # What the evaluators measure is part of the run too: a finished run asked for other attacks or another
   # Hessian setting is refused rather than returned without them.
   run_identity = dict(hparams, evaluators=evaluators.settings(experiment))
+  t0 = time.perf_counter()
   if not chief:  # Every worker runs the same collectives; only the chief keeps files.
     output_dir = tempfile.mkdtemp(prefix="tfrobust-worker-")
   if check_output_dir(output_dir, run_identity) and run_records.read_result(output_dir) is not None:
@@ -129,7 +130,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
     return run_records.read_result(output_dir)
   fresh = run_records.read_hparams(output_dir) is None
   os.makedirs(output_dir, exist_ok=True)
-  run_records.write_hparams(output_dir, run_identity)
+  run_records.write_hparams(output_dir, run_identity)  # fsync'ed: a study's writes can make it wait
+  output_dir_s = time.perf_counter() - t0
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
 
@@ -161,7 +163,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "timings": {"strategy_s": strategy_s, "data_s": data_s, "build_s": build_s, "train_s": fit.train_s, "epoch_eval_s": fit.eval_s,
                   "input_setup_s": fit.setup_s,
                   "loop_bookkeeping_s": fit.bookkeeping_s,
-                  "checkpoint_s": fit.checkpoint_s, "summary_s": fit.summary_s + hparams_summary_s, "final_eval_s": final_eval_s},
+                  "checkpoint_s": fit.checkpoint_s, "summary_s": fit.summary_s + hparams_summary_s, "final_eval_s": final_eval_s,
+                  "output_dir_s": output_dir_s},
       "versions": io.versions(),
   }
   result.update(extra or {})

@@ -19,9 +19,9 @@ Where cleverhans 4.0.0 (with TF 2.21, Keras 3, numpy 2) is wrong or slow, and wh
   The same start serves every ε (common random numbers: the accuracy-vs-ε curve is not jagged by resampling).
 - `madry_et_al` sets `sanity_checks=True` (crashes with a numpy 2 ValueError) and `rand_minmax=0.3` (a start
   that is not uniform in the ε-ball for ε < 0.3): never used. `sanity_checks` is never set here.
-- PGD has no restarts: `attack_batch` runs them and keeps, per example, the first restart that fools the model,
-  else the one with the largest loss. (The evaluator runs each restart as its own pass, on the examples no
-  earlier restart fooled: sequences.py.)
+- PGD has no restarts, and only its last iterate counts: `pgd_until_fooled` runs the restarts side by side
+  (rows of one batch, one loop, cleverhans's step) and keeps, per example, the first iterate of any restart that
+  fools the model, dropping the example's rows there; else the last iterate of the restart with the largest loss.
 - With `y=None` cleverhans attacks the model's own predictions: the true labels are always passed.
 - `fast_gradient_method` casts its input to float32 silently; inputs here are float32 already.
 - Its L2 step divides the gradient by sqrt(max(1e-12, ‖g‖²)) (`optimize_linear`), so a gradient of norm below 1e-6
