@@ -122,7 +122,7 @@ class RobustnessConfig:
         self._bad(field, "give at least one ε (leave the flag out for the dataset's default grid)")
       if grid is not None and not all(math.isfinite(e) and e >= 0 for e in grid):
         self._bad(field, "every ε must be a finite number >= 0 (on the [0, 1] pixel scale)")
-      # The early stop attacks at each ε only what the smaller ones left robust: a grid out of order or with a
+      # The early stop attacks at each ε only what its neighbour left (sequences.py): a grid out of order or with a
       # value twice is a typo, not a request, and is refused rather than silently sorted.
       if grid is not None and any(b <= a for a, b in zip(grid, grid[1:])):
         self._bad(field, "the ε grid must be strictly ascending (no value twice)")

@@ -31,7 +31,9 @@ from tfrobust.records.run import ExampleCurve
 @dataclasses.dataclass(frozen=True)
 class Curve:
   """Per-example results of one attack × norm over its ascending ε grid: correct[i, n] for eps[i] and example n,
-  with the early stop (sequences.py): an example fooled at ε counts as fooled at every larger ε of the grid.
+  with the early stop (sequences.py): monotone in ε, an example fooled at ε is fooled at every larger ε of the
+  grid (descending: one the attack fails on at ε counts robust at every smaller ε; ascending: one fooled at ε
+  counts fooled at every larger ε).
 
   step_sizes: PGD's step per ε, FGSM's ε; None where the attack has no fixed step (APGD adapts it, Square
   samples). steps, restarts: as sequences.Budget.reported. attacked: example-passes run per ε (the work).
