@@ -118,14 +118,14 @@ def exhaustive_pgd(model, x, y, grid, budget, batch_size, step_size):
   return np.stack(rows)
 
 
-def run_method(runner, method, grid, budget, classes):
-  """(correct [len(grid), n], example-passes per ε) of one METHODS entry."""
+def run_method(model, x, y, batch_size, method, grid, budget, classes):
+  """(correct [len(grid), n], example-passes per ε) of one METHODS entry on (x, y)."""
   step_size = RobustnessConfig().step_size
   if method == "pgd_exhaustive":
-    x, y = runner._x, runner._y  # pylint: disable=protected-access
-    correct = exhaustive_pgd(runner._model, x, y, grid, budget, runner._batch_size, step_size)  # noqa
-    return correct, [budget.pgd_restarts * runner.num_examples] * len(grid)
+    correct = exhaustive_pgd(model, x, y, grid, budget, batch_size, step_size)
+    return correct, [budget.pgd_restarts * len(x)] * len(grid)
   attack, order = METHOD_SWEEPS[method]
+  runner = AttackRunner(model, x, y, batch_size=batch_size, seed=0)
   correct, attacked = sweep(runner, attack, "inf", grid, budget, classes=classes, step_size=step_size, order=order)
   return correct, attacked.tolist()
 
@@ -135,16 +135,14 @@ def compare(model, x, y, grid, budget, batch_size, methods=METHODS, repeats=1):
   ε}} for every `methods` entry, on the same examples (pgd_exhaustive, the reference, always)."""
   methods = ("pgd_exhaustive",) + tuple(m for m in methods if m != "pgd_exhaustive")
   classes = int(model(x[:1]).shape[-1])
-  warm = AttackRunner(model, x[:4], y[:4], batch_size=batch_size, seed=0)
   for method in methods:  # traces every compiled step once; ε, budgets and batch sizes are tensors
-    run_method(warm, method, grid[:2], WARM, classes)
+    run_method(model, x[:4], y[:4], batch_size, method, grid[:2], WARM, classes)
   out, outcomes = {}, {}
   for method in methods:
     seconds = []
     for _ in range(repeats):
-      runner = AttackRunner(model, x, y, batch_size=batch_size, seed=0)
       t0 = time.perf_counter()
-      correct, attacked = run_method(runner, method, grid, budget, classes)
+      correct, attacked = run_method(model, x, y, batch_size, method, grid, budget, classes)
       seconds.append(time.perf_counter() - t0)
     outcomes[method] = correct
     out[method] = {"seconds": statistics.median(seconds), "accuracy": correct.mean(axis=1).tolist(),

@@ -40,22 +40,22 @@ class TrainerCache:
     self._trainers, self._models, self._weights = {}, {}, {}
 
   def get(self, key, build):
-    if key not in self._trainers:
-      self._trainers[key] = build()
-    return self._trainers[key]
+    return _memo(self._trainers, key, build)
 
   def model(self, key, build):
-    if key not in self._models:
-      self._models[key] = build()
-    return self._models[key]
+    return _memo(self._models, key, build)
 
   def initial_weights(self, key, build):
     """A run's initial weights, drawn once per (architecture, seed). Drawing them builds a model after
     keras.utils.set_random_seed, whose tf.random.set_seed clears TensorFlow's kernel cache: every compiled
     function then runs its first call slowly again (0.3 s more per digits run in the attacks alone)."""
-    if key not in self._weights:
-      self._weights[key] = build()
-    return self._weights[key]
+    return _memo(self._weights, key, build)
+
+
+def _memo(table, key, build):
+  if key not in table:
+    table[key] = build()
+  return table[key]
 
 
 def check_output_dir(output_dir, hparams):

@@ -29,7 +29,7 @@ Choices, and where they differ from the reference code (fra31/auto-attack, autoa
 
 import tensorflow as tf
 
-from tfrobust.evaluators.robustness.attacks import example_seeds, log_odds, margin, random_start
+from tfrobust.evaluators.robustness.attacks import example_seeds, log_odds, margin, misclassified, random_start
 
 APGD_STREAM = 600_000  # Seed stream of the starts; run k (restart r of target t: k = t·R + r) uses +2k.
 _STREAMS_PER_RUN = 2  # random_start uses stream + 1 for the L2 radius.
@@ -118,10 +118,6 @@ def _check_norm(norm):
     raise ValueError(f"norm={norm!r}: choose one of {', '.join(NORMS)}")
 
 
-def _misclassified(model_fn, x, y):
-  return tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y)
-
-
 def _evaluate(model_fn, loss_fn, point, y):
   """Per-example loss, its input gradient (zeros where the model ignores its input) and misclassification."""
   with tf.GradientTape() as tape:
@@ -129,7 +125,7 @@ def _evaluate(model_fn, loss_fn, point, y):
     logits = model_fn(point)
     value = loss_fn(y, logits)
   grad = tape.gradient(value, point, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-  return value, grad, tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y)
+  return value, grad, misclassified(y, logits)
 
 
 def _run(model_fn, loss_fn, x, y, start, adv, fooled, *, eps, norm, steps):
@@ -207,7 +203,7 @@ def apgd(model_fn, x, y, seeds, *, eps, norm, steps, loss="ce", restarts=1, targ
     raise ValueError("target= goes with loss='dlr_targeted', and only with it")
   loss_fn = {"ce": log_odds, "dlr": dlr}.get(loss, lambda labels, logits: dlr_targeted(labels, logits, target))
   x = tf.convert_to_tensor(x, tf.float32)
-  fooled = _misclassified(model_fn, x, y)
+  fooled = misclassified(y, model_fn(x))
   f_best = tf.fill(tf.shape(y), float("-inf"))
   adv, fooled, best, _ = _restarts(model_fn, loss_fn, x, y, seeds, x, fooled, x, f_best, eps=eps, norm=norm,
                                    steps=steps, restarts=restarts, first=0)
@@ -224,7 +220,7 @@ def apgd_targeted(model_fn, x, y, seeds, *, eps, norm, steps, targets=9, restart
   _need_classes(logits, 4, "dlr_targeted")
   classes = tf.shape(logits)[1]
   ranked = tf.math.top_k(logits, classes).indices
-  fooled = tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y)
+  fooled = misclassified(y, logits)
   targets = tf.minimum(tf.cast(targets, tf.int32), classes - 1)
   restarts = tf.cast(restarts, tf.int32)
 

@@ -65,10 +65,16 @@ LOSSES = {"ce": log_odds, "margin": margin}
 
 
 def example_seeds(index, seed, stream):
-  """Stateless seed pairs [batch, 2]: one per example, independent of batching and replicas."""
+  """Stateless seed pairs [batch, 2]: one per example, independent of batching and replicas. stream: a scalar,
+  or one per example."""
   index = tf.cast(index, tf.int64)
   other = tf.cast(seed, tf.int64) * _SEED_STRIDE + tf.cast(stream, tf.int64)
-  return tf.stack([index, tf.fill(tf.shape(index), other)], axis=1)
+  return tf.stack([index, tf.broadcast_to(other, tf.shape(index))], axis=1)
+
+
+def misclassified(labels, logits):
+  """Per example, whether the logits' top class is not the label."""
+  return tf.not_equal(tf.argmax(logits, axis=1, output_type=labels.dtype), labels)
 
 
 def _per_example(draw, seeds, example_shape):
@@ -115,6 +121,24 @@ def fgsm(model_fn, x, y, *, eps, norm, loss_fn=log_odds):
                               y=y, sanity_checks=False)
 
 
+def projected_update(norm, *, eps, step_size, backend="cleverhans"):
+  """`update(adv, x, grad)`: PGD's next iterate from the loss gradient at adv, cleverhans's arithmetic
+  (fast_gradient_method's step `optimize_linear` and clip to [0, 1], then `clip_eta` and clip again) or the same
+  in one tfrobust.ops.pgd_step_* call ("fused")."""
+  if backend == "fused":
+    from tfrobust import ops  # Only this backend needs the op library (or its pure-TF fallback).
+    fused = ops.pgd_step_linf if norm == "inf" else ops.pgd_step_l2
+    return lambda adv, x, grad: fused(adv, x, grad, eps=eps, step_size=step_size)
+  if backend != "cleverhans":
+    raise ValueError(f"backend={backend!r}: choose one of cleverhans, fused")
+  ord_ = ORD[norm]
+
+  def update(adv, x, grad):
+    adv = tf.clip_by_value(adv + optimize_linear(grad, step_size, ord_), 0.0, 1.0)
+    return tf.clip_by_value(x + clip_eta(adv - x, ord_, eps), 0.0, 1.0)
+  return update
+
+
 def pgd(model_fn, x, y, start, *, eps, norm, steps, step_size, loss_fn=log_odds, backend="cleverhans"):
   """`steps` projected steps of `step_size` from x + `start` (Madry et al.); cleverhans PGD's loop, compiled.
 
@@ -128,22 +152,18 @@ def pgd(model_fn, x, y, start, *, eps, norm, steps, step_size, loss_fn=log_odds,
   """
   ord_ = ORD[norm]
   adv = tf.clip_by_value(x + clip_eta(start, ord_, eps), 0.0, 1.0)
+  update = projected_update(norm, eps=eps, step_size=step_size, backend=backend)
   if backend == "cleverhans":
     def step(adv):
       adv = fast_gradient_method(model_fn, adv, step_size, ord_, loss_fn=loss_fn, clip_min=0.0, clip_max=1.0,
                                  y=y, sanity_checks=False)
       return tf.clip_by_value(x + clip_eta(adv - x, ord_, eps), 0.0, 1.0)
-  elif backend == "fused":
-    from tfrobust import ops  # Only this backend needs the op library (or its pure-TF fallback).
-    update = ops.pgd_step_linf if norm == "inf" else ops.pgd_step_l2
-
+  else:
     def step(adv):
       with tf.GradientTape() as tape:  # cleverhans's compute_gradient: d(sum of per-example losses)/d adv.
         tape.watch(adv)
         value = loss_fn(labels=y, logits=model_fn(adv))
-      return update(adv, x, tape.gradient(value, adv), eps=eps, step_size=step_size)
-  else:
-    raise ValueError(f"backend={backend!r}: choose one of cleverhans, fused")
+      return update(adv, x, tape.gradient(value, adv))
 
   steps = tf.convert_to_tensor(steps)
   _, adv = tf.while_loop(lambda i, _: i < steps, lambda i, adv: (i + 1, step(adv)),
@@ -181,43 +201,31 @@ def pgd_until_fooled(model_fn, x, y, seeds, *, eps, norm, steps, step_size, rest
   owner = tf.tile(tf.range(batch), [restarts])  # the example of each row
   x_rows, y_rows = tf.gather(x, owner), tf.gather(y, owner)
   adv = tf.clip_by_value(x_rows + clip_eta(start, ord_, eps), 0.0, 1.0)
-  fooled = tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y)  # x itself is in every ball
+  fooled = misclassified(y, model_fn(x))  # x itself is in every ball
   kept = tf.reshape(tf.where(~tf.gather(fooled, owner)), [-1])
   rows = [tf.gather(t, kept) for t in (adv, x_rows, y_rows, owner)]
-  if backend == "fused":
-    from tfrobust import ops
-    fused = ops.pgd_step_linf if norm == "inf" else ops.pgd_step_l2
+  update = projected_update(norm, eps=eps, step_size=step_size, backend=backend)
 
-  def evaluate(adv, y_rows):
+  def take_first(mask, owner, adv, found):
+    """Per example, its first row where `mask` holds (rows are restart-major: the lowest restart) written into
+    `found`; also which examples had one."""
+    position = tf.where(mask, tf.range(tf.shape(mask)[0]), tf.int32.max)
+    first = tf.math.unsorted_segment_min(position, owner, batch)
+    has = first < tf.int32.max
+    return tf.where(_per_example_mask(has, found), tf.gather(adv, tf.minimum(first, tf.shape(adv)[0] - 1)),
+                    found), has
+
+  def body(i, adv, x_rows, y_rows, owner, found, fooled):
     with tf.GradientTape() as tape:
       tape.watch(adv)
       logits = model_fn(adv)
       value = loss_fn(labels=y_rows, logits=logits)
-    return value, tape.gradient(value, adv), tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y_rows)
-
-  def first_hits(hit, owner, adv, found, fooled):
-    """Per example, the adversarial point of its first hitting row (rows are restart-major, so the lowest
-    restart), written into `found`; the rows of every example now fooled dropped."""
-    position = tf.range(tf.shape(hit)[0])
-    first = tf.math.unsorted_segment_min(tf.where(hit, position, tf.int32.max), owner, batch)
-    new = first < tf.int32.max
-    found = tf.where(_per_example_mask(new, found), tf.gather(adv, tf.minimum(first, tf.shape(adv)[0] - 1)),
-                     found)
-    fooled = fooled | new
-    return found, fooled, ~tf.gather(fooled, owner)
-
-  def step(adv, x_rows, grad):
-    if backend == "fused":
-      return fused(adv, x_rows, grad, eps=eps, step_size=step_size)
-    adv = tf.clip_by_value(adv + optimize_linear(grad, step_size, ord_), 0.0, 1.0)  # fast_gradient_method's step
-    return tf.clip_by_value(x_rows + clip_eta(adv - x_rows, ord_, eps), 0.0, 1.0)
-
-  def body(i, adv, x_rows, y_rows, owner, found, fooled):
-    _, grad, hit = evaluate(adv, y_rows)
-    found, fooled, keep = first_hits(hit, owner, adv, found, fooled)
-    kept = tf.reshape(tf.where(keep), [-1])
+    grad = tape.gradient(value, adv)
+    found, hit = take_first(misclassified(y_rows, logits), owner, adv, found)
+    fooled = fooled | hit
+    kept = tf.reshape(tf.where(~tf.gather(fooled, owner)), [-1])  # the rows of every example now fooled leave
     adv, x_rows, y_rows, owner, grad = (tf.gather(t, kept) for t in (adv, x_rows, y_rows, owner, grad))
-    return i + 1, step(adv, x_rows, grad), x_rows, y_rows, owner, found, fooled
+    return i + 1, update(adv, x_rows, grad), x_rows, y_rows, owner, found, fooled
 
   steps = tf.cast(steps, tf.int32)
   any_rows = [tf.TensorShape([None]).concatenate(t.shape[1:]) for t in rows]
@@ -230,15 +238,10 @@ def pgd_until_fooled(model_fn, x, y, seeds, *, eps, norm, steps, step_size, rest
     """The last iterates: the first hit per example if any, else the row of the largest loss."""
     logits = model_fn(adv)
     value = loss_fn(labels=y_rows, logits=logits)
-    hit = tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), y_rows)
-    found, fooled, _ = first_hits(hit, owner, adv, found, fooled)
-    position = tf.range(tf.shape(value)[0])
-    top = tf.math.unsorted_segment_max(value, owner, batch)
-    is_top = tf.equal(value, tf.gather(top, owner))
-    best = tf.math.unsorted_segment_min(tf.where(is_top, position, tf.int32.max), owner, batch)
-    has = (best < tf.int32.max) & ~fooled
-    found = tf.where(_per_example_mask(has, found), tf.gather(adv, tf.minimum(best, tf.shape(adv)[0] - 1)), found)
-    return found, fooled
+    found, hit = take_first(misclassified(y_rows, logits), owner, adv, found)
+    fooled = fooled | hit
+    top = tf.equal(value, tf.gather(tf.math.unsorted_segment_max(value, owner, batch), owner))
+    return take_first(top & ~tf.gather(fooled, owner), owner, adv, found)[0], fooled
 
   # A convolution cannot take an empty batch (runner.make_attack_step), and nothing is left to check then.
   return tf.cond(tf.shape(adv)[0] > 0, lambda: last(adv, y_rows, owner, found, fooled), lambda: (found, fooled))
@@ -248,9 +251,9 @@ def restart_seeds(index, seed, restarts, first_restart=0):
   """Seed pairs [restarts·B, 2] of `pgd_until_fooled`'s rows: restart r of example n (row r·B + n) draws from
   stream first_restart + r, so restart 3 run alone (restarts=1, first_restart=3) draws the start restart 3 of a
   run of 5 does, on any subset of the examples."""
-  streams = first_restart + tf.range(tf.cast(restarts, tf.int32))
-  return tf.reshape(tf.map_fn(lambda r: example_seeds(index, seed, r), tf.cast(streams, tf.int64),
-                              fn_output_signature=tf.int64), [-1, 2])
+  restarts = tf.cast(restarts, tf.int32)
+  streams = tf.cast(first_restart, tf.int32) + tf.range(restarts)
+  return example_seeds(tf.tile(index, [restarts]), seed, tf.repeat(streams, tf.size(index)))
 
 
 def attack_batch(model_fn, x, y, index, *, attack, norm, loss, seed, eps, step_size, steps, restarts,

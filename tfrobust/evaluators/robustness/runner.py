@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.evaluators.robustness import apgd, square
-from tfrobust.evaluators.robustness.attacks import attack_batch
+from tfrobust.evaluators.robustness.attacks import attack_batch, misclassified
 from tfrobust.losses import cross_entropy
 
 # Below this L2 norm an input gradient counts as tiny: cleverhans's L2 step divides by sqrt(max(1e-12, ‖g‖²)),
@@ -58,7 +58,7 @@ def make_attack_step(model, *, attack, norm, loss="ce", strategy=None, return_ex
 
     def attacked():
       adv = _adversarial(model_fn, x, y, index, attack=attack, norm=norm, loss=loss, backend=backend, **hparams)
-      return adv, tf.equal(tf.argmax(model_fn(adv), axis=1, output_type=y.dtype), y)
+      return adv, ~misclassified(y, model_fn(adv))
 
     # A replica's share of a small last batch can be empty, and TensorFlow's CPU Conv2D fails on an empty batch
     # ("Incompatible shapes: [0,4,4,6] vs. [1,1,1,16]" in LeNet's second convolution): skip the model there.
@@ -82,7 +82,7 @@ def _adversarial(model_fn, x, y, index, *, attack, norm, loss, backend, seed, ep
   if attack == "square":
     # square.py queries the model on the examples not misclassified yet, gathered: none of them (a batch the
     # model gets all wrong, at ε = 0) is an empty batch, which a convolution cannot take (see make_attack_step).
-    wrong = tf.reduce_all(tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y))
+    wrong = tf.reduce_all(misclassified(y, model_fn(x)))
     return tf.cond(wrong, lambda: x, lambda: square.square(model_fn, x, y, square.square_seeds(index, seed), eps=eps,
                                                            norm=norm, queries=queries)[0])
   seeds = apgd.apgd_seeds(index, seed) + tf.stack(
@@ -108,7 +108,7 @@ def make_probe_step(model, *, strategy=None):
       value = cross_entropy(y, logits)
     grad = tf.reshape(tape.gradient(value, x), [tf.shape(x)[0], -1])
     return {"index": index,
-            "correct": tf.equal(tf.argmax(logits, axis=1, output_type=y.dtype), y),
+            "correct": ~misclassified(y, logits),
             "zero_grad": tf.reduce_all(tf.equal(grad, 0.0), axis=1),
             "tiny_grad": tf.norm(grad, axis=1) < TINY_GRAD_NORM}
 

@@ -35,6 +35,8 @@ import dataclasses
 
 import numpy as np
 
+from tfrobust.records.run import min_fool_eps
+
 # APGD-T's target classes: the 9 ranked highest after the true class by the clean logits (AutoAttack's standard),
 # at most classes − 1.
 APGD_TARGETS = 9
@@ -133,15 +135,16 @@ def sweep(runner, attack, norm, grid, budget, *, classes, step_size, on_batch=No
     return correct, attacked
   # Descending: an example the attack fails on at grid[i] counts robust there and at every smaller ε, and is not
   # attacked again; an example it fools goes on to the next smaller ε. ε = 0 (the clean check) runs on all.
-  pending = np.arange(runner.num_examples)
+  pending, lowest = np.arange(runner.num_examples), 0
   if grid[0] == 0:
     pending = survivors(0, pending)
     correct[0, pending] = True
-  for i in range(len(grid) - 1, 0 if grid[0] == 0 else -1, -1):
+    lowest = 1
+  for i in range(len(grid) - 1, lowest - 1, -1):
     if not len(pending):
       break
     robust = survivors(i, pending)
-    correct[1 if grid[0] == 0 else 0:i + 1, robust] = True
+    correct[lowest:i + 1, robust] = True
     pending = np.setdiff1d(pending, robust, assume_unique=True)
   return correct, attacked
 
@@ -157,12 +160,10 @@ def bisect(runner, attack, norm, grid, correct, budget, *, classes, step_size, s
   without attack, the largest grid ε for one never fooled) and the smallest found to fool it (inf: never).
   """
   grid = np.asarray(grid, np.float64)
-  fooled = ~correct
-  first = np.argmax(fooled, axis=0)
-  fool_eps = np.where(fooled.any(axis=0), grid[first], np.inf)
-  robust_eps = np.where(fooled.any(axis=0), grid[np.maximum(first - 1, 0)], grid[-1])
-  robust_eps[fooled.any(axis=0) & (first == 0)] = 0.0
-  bracketed = np.flatnonzero(fooled.any(axis=0) & (first > 0))
+  fool_eps = min_fool_eps(grid, correct)
+  first = np.searchsorted(grid, fool_eps)  # len(grid) where never fooled
+  robust_eps = np.where(first == 0, 0.0, grid[np.maximum(first - 1, 0)])
+  bracketed = np.flatnonzero((first > 0) & (first < len(grid)))
   for _ in range(steps):
     middle = (robust_eps[bracketed] + fool_eps[bracketed]) / 2
     for eps in np.unique(middle):

@@ -22,7 +22,7 @@ As the paper and the reference (fra31/auto-attack, autoattack/square.py), with t
 
 import tensorflow as tf
 
-from tfrobust.evaluators.robustness.attacks import example_seeds, margin
+from tfrobust.evaluators.robustness.attacks import example_seeds, margin, misclassified
 
 SQUARE_STREAM = 700_000  # Seed stream of the Square attack (attacks.py and apgd.py use others).
 P_INIT = 0.8  # The reference's default initial fraction of pixels changed.
@@ -165,7 +165,7 @@ def _query(model_fn, points, y, active):
   labels = tf.gather_nd(y, rows)
   logits = model_fn(tf.gather_nd(points, rows))
   gain = tf.tensor_scatter_nd_update(tf.fill(tf.shape(y), float("-inf")), rows, margin(labels, logits))
-  hit = tf.not_equal(tf.argmax(logits, axis=1, output_type=y.dtype), labels)
+  hit = misclassified(labels, logits)
   return gain, tf.scatter_nd(rows, tf.cast(hit, tf.int32), tf.shape(y, out_type=tf.int64)) > 0
 
 
@@ -196,7 +196,7 @@ def square(model_fn, x, y, seeds, *, eps, norm, queries, p_init=P_INIT):
   with tf.control_dependencies([tf.debugging.assert_positive(queries, message="the query budget must be > 0")]):
     iterations = queries - 1  # The initial point costs one query.
   c = x.shape[3]
-  fooled = tf.not_equal(tf.argmax(model_fn(x), axis=1, output_type=y.dtype), y)
+  fooled = misclassified(y, model_fn(x))
   start = _start(x, seeds, eps=eps, norm=norm)
   gain, hit = _query(model_fn, start, y, ~fooled)
   used = tf.cast(~fooled, tf.int32)
