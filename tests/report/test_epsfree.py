@@ -40,5 +40,5 @@ def test_the_area_is_a_metric_the_verdicts_can_judge():
       points.append(verdicts.Observation("fixed_lr", b, 0.0, s, 0.9, trial_id=f"b{b}s{s}", eps_free=f))
   comp = claims.Component("C1", "adv_auc", ("fixed_lr",), "adv_auc", claims.DECREASE, "acc", claims.PER_DOUBLING,
                           "slope of the area under the robust-accuracy curve vs log2 B")
-  row = verdicts.judge(comp, points, effects.ALL, 1.0, reps=300)
+  row = verdicts.judge(comp, points, effects.ALL, 1.0)
   assert row["verdict"] == claims.SUPPORTED and row["estimate"] == pytest.approx(-3.0, abs=0.5), row["why"]

@@ -18,7 +18,7 @@ from tfrobust.report import claims, verdicts
 BATCHES = (16, 32, 64, 128, 256)
 EPS = (0.01, 0.03, 0.1)  # pixel scale [0, 1]
 ROW_KEYS = {"claim", "component", "control", "estimate", "ci", "margin", "verdict", "excluded", "n_seeds", "parts",
-            "seeds_needed"}
+            "advice"}
 
 
 def trial_line(regime, b, mu, seed, *, clean, adv, eig, diverged=False, examples=2000, train_loss=0.02,
@@ -225,7 +225,7 @@ def test_report_end_to_end(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, f
   md = open(md_path).read()
   assert "| component | control | effect | unit | deciding estimate | 95% CI | seeds | verdict |" in md
-  assert "**C1 — supported**" in md and "Seeds this study's observed noise would need for 80% power" in md
+  assert "**C1 — supported**" in md and "What would decide the undecided components" in md
   assert "have no per-example outcomes" in md  # old results: the binomial approximation, said in words
   assert "**PGD L∞, ε=0.03 (7.65/255)** (sweep.json report_eps" in md  # records names the attack after it
   assert "Budget: **epochs**. Every point was trained for the same number of epochs, **20**" in md

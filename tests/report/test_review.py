@@ -136,7 +136,7 @@ def test_the_shared_part_gets_the_normal_quantile_not_t_with_s_minus_1_df():
   hits, widths = 0, []
   for _ in range(60):
     fam, truth = _study(rng, 3)
-    iv = paired.intervals([fam], key="k", margin=1.0, scale=100.0, reps=300)[0]
+    iv = paired.intervals([fam], key="k", scale=100.0)[0]
     hits += iv.lo <= truth <= iv.hi
     widths.append(iv.hi - iv.lo)
   assert np.median(widths) < 5.0 and hits >= 52
@@ -148,7 +148,7 @@ def test_identical_seeds_get_the_normal_quantile():
   c = rng.random((2, 1000)) < 0.8
   ms = [paired.Measure(float(x.mean()), correct=x, metric="clean") for x in c]
   fam = {s: [(ms[1], 1.0), (ms[0], -1.0)] for s in range(3)}
-  iv = paired.intervals([fam], key="k", margin=1.0, scale=100.0, reps=500)[0]
+  iv = paired.intervals([fam], key="k", scale=100.0)[0]
   assert (iv.hi - iv.lo) / (2 * iv.se) == pytest.approx(1.96, abs=0.01)
 
 
@@ -194,7 +194,7 @@ def test_the_simultaneous_interval_holds_jointly_for_contrasts_against_one_refer
   outcomes = {s: [rng.random(1000) < (0.8 + 0.05 * s if k == 0 else 0.9) for k in range(5)] for s in range(3)}
   nets = {s: [paired.Measure(float(c.mean()), correct=c, metric="clean") for c in cs] for s, cs in outcomes.items()}
   fam = [{s: [(nets[s][k], 1.0), (nets[s][0], -1.0)] for s in range(3)} for k in range(1, 5)]
-  ivs = paired.intervals(fam, key="k", margin=1.0, scale=100.0, reps=500, simultaneous=True)
+  ivs = paired.intervals(fam, key="k", scale=100.0, simultaneous=True)
   q = (ivs[0].hi - ivs[0].lo) / (2 * ivs[0].se)
   assert ivs[0].sd_shared == 0 and q == pytest.approx(_max_t(4, 3), rel=0.03)  # all seed noise
 
@@ -205,5 +205,5 @@ def test_a_floor_without_examples_counts_the_continuity_corrected_variance_once(
   for k in range(12):
     ms = [[paired.Measure(0.0, n=500, metric=f"adv{k}") for _ in range(3)] for _ in range(2)]
     fam = {s: [(ms[0][s], 1.0), (ms[1][s], -1.0)] for s in range(3)}
-    iv = paired.intervals([fam], key="k", margin=1.0, scale=100.0, reps=2000)[0]
+    iv = paired.intervals([fam], key="k", scale=100.0)[0]
     assert iv.se == pytest.approx(100 * math.sqrt(2 * paired.cc_variance(0.0, 500) / 3), rel=1e-9), k

@@ -83,7 +83,7 @@ def sim(truth=0.0, seed=0):
 
 
 def test_known_effects_on_simulated_studies():
-  rows = v.judge_claims(sim(3.0), controls=(effects.ALL,), reps=300)
+  rows = v.judge_claims(sim(3.0), controls=(effects.ALL,))
   r = lambda claim, comp: v.find(rows, claim, comp)  # noqa: E731
   assert r("C1", "clean")["verdict"] == c.SUPPORTED
   assert r("C1", "clean")["estimate"] == pytest.approx(-3.0, abs=0.7)
@@ -97,7 +97,7 @@ def test_negative_lambda_max_is_listed_not_dropped_silently():
   pts = sim()
   bad = pts[3]
   pts[3] = v.Observation(**{**bad.__dict__, "top_eig": -0.25})
-  row = v.judge(c.COMPONENTS[2], pts, effects.ALL, 0.1, reps=200)
+  row = v.judge(c.COMPONENTS[2], pts, effects.ALL, 0.1)
   assert {"trial_id": bad.trial_id, "reason": "λ_max = -0.25 ≤ 0 cannot enter the log2 fit"} in row["excluded"]
   assert v.judge(c.COMPONENTS[2], pts, effects.ADVERSE, 0.1)["verdict"] == c.NOT_APPLICABLE
 
@@ -106,10 +106,10 @@ def test_adverse_scores_a_collapse_at_the_end_against_the_claim():
   pts = [v.Observation(**{**p.__dict__, "kind": quality.COLLAPSED, "reason": "collapsed"})
          if (p.regime, p.batch_size, p.seed) == ("constant_ratio", 256, 0) else p for p in sim()]
   c2 = next(x for x in c.COMPONENTS if (x.claim, x.name) == ("C2", "clean"))
-  row = v.judge(c2, pts, effects.ADVERSE, 1.0, reps=200)
+  row = v.judge(c2, pts, effects.ADVERSE, 1.0)
   assert all(s["scored"].startswith("the low end") for s in row["adverse_scored"])  # chance: against equivalence
   c1 = next(x for x in c.COMPONENTS if (x.claim, x.name) == ("C1", "clean"))
   pts = [v.Observation(**{**p.__dict__, "kind": quality.DIVERGED, "reason": "diverged"})
          if (p.regime, p.batch_size, p.seed) == ("fixed_lr", 256, 0) else p for p in sim()]
-  row = v.judge(c1, pts, effects.ADVERSE, 1.0, reps=200)
+  row = v.judge(c1, pts, effects.ADVERSE, 1.0)
   assert all(s["scored"].startswith("the best of its cell") for s in row["adverse_scored"])  # against a drop

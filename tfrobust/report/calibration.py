@@ -141,7 +141,7 @@ def run(replicates=200, *, reps=1000, noise=Noise(), seed=0, progress=None):
       studies = {"C1-C3": simulate(t, rng, noise, margins), "C4": simulate_temperature(t, rng, noise, margins)}
       for comp in verdicts.COMPONENTS:
         points = studies["C4" if comp.claim == "C4" else "C1-C3"]
-        row = verdicts.judge(comp, points, effects.ALL, margins[comp.margin], pair=pair, reps=reps)
+        row = verdicts.judge(comp, points, effects.ALL, margins[comp.margin], pair=pair)
         cell = tally[f"{comp.claim}.{comp.name}"][t]
         vote = claims.vote(row["verdict"])
         cell[{claims.SUPPORTED: "supported", claims.NOT_SUPPORTED: "against"}.get(vote, "inconclusive")] += 1

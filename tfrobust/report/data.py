@@ -96,7 +96,8 @@ def to_observations(trials, choice, examples=None, *, trained_loss=quality.TRAIN
         n_adv=adv_examples(t, choice) or typical or n_clean, chance=1.0 / quality.num_classes(t)[0],
         lr_used=t.lr_used, train_loss=t.train_loss, clean_ex=clean_ex if clean is not None else None,
         adv_ex=adv_ex if adv is not None else None, adv_curve=tuple(sorted(curve.items())),
-        input_eig=_nested(line, INPUT_EIG_KEYS), grad_norm=_nested(line, GRAD_NORM_KEYS), eps_free=eps_free))
+        input_eig=_nested(line, INPUT_EIG_KEYS), grad_norm=_nested(line, GRAD_NORM_KEYS), eps_free=eps_free,
+        seconds=_nested(line, ("wall_s",))))
   return points
 
 

@@ -5,7 +5,7 @@ the short summary.md that README.md quotes. Every rule printed here is generated
 import collections
 import json
 
-from tfrobust.report import beyond, breakdown, claims, effects, paired, quality, render, verdicts
+from tfrobust.report import advice, beyond, breakdown, claims, effects, paired, quality, render, verdicts
 from tfrobust.records.trial import adv_accuracy
 from tfrobust.report.data import missing_points
 
@@ -30,9 +30,7 @@ def verdict_cell(row):
 
 
 def _needed(row):
-  if row.get("seeds_needed") is not None:
-    return str(row["seeds_needed"])
-  return f"> {paired.MAX_SEEDS}" if row.get("parts") else "—"
+  return advice.short(row.get("advice"))
 
 
 def component_rows(rows, controls):
@@ -48,7 +46,7 @@ def component_rows(rows, controls):
 
 
 COMPONENT_HEAD = ["component", "control", "effect", "unit", "deciding estimate", "95% CI", "seeds", "verdict",
-                  "why", f"seeds for {100 * paired.POWER:.0f}% power at {paired.POWER_AT:g}× margin", "left out"]
+                  "why", f"what would decide it ({100 * advice.POWER:.0f}% power)", "left out"]
 
 
 def part_rows(rows):
@@ -91,12 +89,11 @@ def too_small(rows):
 
 
 def power_line(rows):
-  """The seeds each component's observed noise would need (control all)."""
-  cells = [f"{r['claim']}.{r['component']}: {_needed(r)}" for r in rows
-           if r["control"] == effects.ALL and r["component"] != "claim" and r.get("parts")]
-  return (f"Seeds this study's observed noise would need for {100 * paired.POWER:.0f}% power at "
-          f"{paired.POWER_AT:g}× the margin (seed-to-seed and shared test-set variance as measured): "
-          + ("; ".join(cells) if cells else "none measured") + ".")
+  """What each undecided component (control all) needs, naming its limiting part (advice.py)."""
+  cells = [f"{r['claim']}.{r['component']}: {r['advice']['text']}" for r in rows
+           if r["control"] == effects.ALL and r["component"] != "claim" and r.get("advice")]
+  return ("What would decide the undecided components: " + ("; ".join(cells) if cells else "every component is "
+          "decided or not measurable") + ".")
 
 
 def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS, budget="epochs"):
@@ -109,6 +106,7 @@ def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS, budget="
       ("p", "**Effects.** " + " ".join(effects.__doc__.split("\n\n")[1].split())),
       ("p", "**Intervals.** " + " ".join(paired.__doc__.split("\n\n")[2].split()) + " "
             + " ".join(paired.__doc__.split("\n\n")[3].split())),
+      ("p", advice.rule()),
       ("p", f"**Floors.** {verdicts.floor_rule()}"),
       ("p", f"Margins: {margins['acc']:g} accuracy point per doubling of B (C1 accuracy), {margins['c2']:g} "
             f"accuracy points between any B and B_ref (C2, a raw difference), {margins['eig']:g} in log2 λ_max per "

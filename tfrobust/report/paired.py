@@ -1,33 +1,34 @@
-"""The paired bootstrap over the shared test set, and the seeds' spread, behind every interval of the report.
+"""The intervals behind every verdict: the seeds' spread, each network's own test-set noise, and the test-set noise
+the seeds share.
 
-Every network of a study is scored on the same test examples, so the noise of the test set is shared: two
+Every network of a study is scored on the same test examples, so part of the test set's noise is shared: two
 networks' accuracies are correlated, and a contrast between them is far less noisy than two independent
 binomials, while an effect common to every network (examples hard for all of them) does not shrink with more
-seeds. One replicate therefore resamples the test-example indices **once for the whole study** — the same draw
-for every network, fixed by the metric's name so that every component and control sees it — and recomputes
-every network's accuracy from its per-example outcomes (records.run.Examples), then every estimate; the seeds
-enter through their observed spread.
+seeds. A per-seed effect e_s = Σ_k w_k·acc_k is a mean over the test examples of d_si = Σ_k w_k·c_ki (c_ki: network
+k right on example i, records.run.Examples), so its test-set noise is known exactly from the per-example outcomes:
+resampling the examples (the bootstrap, taken to infinitely many replicates) gives Cov(e_s, e_s') = Cov_i(d_si,
+d_s'i)/n. Its diagonal, V_s, is seed s's own test-set noise (for a paired contrast, the McNemar variance of its
+discordant examples); the mean off-diagonal, V_shared, is the part the seeds share.
 
-The interval: the estimate ± a half-width built from SE² = s²/S + V_shared: s² the variance of the per-seed effects
-between seeds (what resampling seeds estimates, without its (S−1)/S shrinkage; it holds the seed noise and every
-network's own test-set noise), V_shared the part of the test-set noise common to the seeds (the covariance across
-seeds of the per-seed effects under the shared example resampling), and each part gets its own 95% quantile: the
-half-width is √(t²·s²/S + z²·V_shared), t = t_{0.975, S−1}, z = z_{0.975}. Only s² is estimated from S seeds;
-V_shared comes from thousands of example draws and is taken as exact, so t on the whole SE would widen the shared
-part too (at 3 seeds with mostly shared noise: coverage 1.000 at twice the width). Welch–Satterthwaite df, ν = (S −
-1)·(SE²/(s²/S))², were tried and rejected: at 3 seeds an s² that happens to be small inflates ν as well (coverage
-0.887 for C1.clean at 2× the margin in the calibration's study). For a family of contrasts, t and z become the 95%
+The interval: the estimate ± √(max(t²·s², z²·V_own)/S + z²·V_shared), with s² the variance of the per-seed effects
+between seeds (the seed noise plus each network's unshared test-set noise), V_own = mean_s V_s − V_shared (≥ 0; a
+V_shared estimated negative counts as 0 here and in the V_own it leaves), t = t_{0.975, S−1} and z = z_{0.975}. The
+seed part never falls below what the networks' own test-set sampling contributes: with three seeds, discrete
+counts can make s² = 0 by coincidence (each seed +1 example of 360, from different examples), and the interval
+keeps the noise of those discordant examples. Only s² is estimated from S seeds; V_own and V_shared come from the
+n examples and are taken as known, so they get z: t on the shared part too covered 1.000 at twice the width at 3
+seeds. Welch–Satterthwaite df, ν = (S − 1)·(SE²/(s²/S))², were rejected: at 3 seeds an s² that happens to be small
+inflates ν as well (coverage 0.887 in a simulated study). For a family of contrasts, t and z become the 95%
 quantiles of the largest |t| and of the largest |z| of the family, simulated from the contrasts' weights with
-exchangeable Gaussian networks: each contrast's t with its own s² over its own seeds (a shared multivariate t, one
-variance for all, held jointly for only 0.93 at 3 seeds), z with the correlation of the weights, Σ W_i·W_j
-normalized (which 3 seeds cannot estimate): a simultaneous interval. A percentile interval cannot cover with 3
-seeds: the seed bootstrap of 3 values has 10 distinct draws and never leaves their range. The calibration
-(calibration.py, docs/verdicts.md) measures the coverage of this construction, jointly for a family.
+exchangeable Gaussian networks: each contrast's t with its own s² over its own seeds, z with the correlation of the
+weights, Σ W_i·W_j normalized: a simultaneous interval. A percentile bootstrap over 3 seeds cannot cover: it has 10
+distinct draws and never leaves their range. The calibration (calibration.py, docs/verdicts.md) measures the
+coverage of this construction, jointly for a family, on simulated studies and on a real study's resampled outcomes.
 
-A network without per-example outcomes (results written before examples.npz) is redrawn as an independent
-Binomial(n, accuracy)/n: the older approximation, which ignores the pairing. A proportion of 0 or 1 gets the
-continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1), so that a floor never yields a zero-width
-interval; it is added once (the redraws of a network at 0 or 1 stay there).
+A network without per-example outcomes (results written before examples.npz) counts as an independent
+Binomial(n, accuracy)/n: its variance p(1 − p)/n enters its seed's own part and nothing is shared. A proportion of
+0 or 1 gets the continuity-corrected variance p̃(1 − p̃)/n, p̃ = (x + ½)/(n + 1), so that a floor never yields a
+zero-width interval.
 """
 
 import dataclasses
@@ -40,16 +41,14 @@ import numpy as np
 from scipy import stats as sp_stats
 
 LEVEL = 0.95
-REPS = 2000
-SEED = 1234  # fixed: the report is byte-for-byte reproducible
-POWER, POWER_AT = 0.8, 2.0  # seeds needed for 80% power at 2× the margin
-MAX_SEEDS = 200
+SEED = 1234  # fixed: the family quantiles, and so the report, are byte-for-byte reproducible
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Measure:
   """One network's value of one metric: `value` (a fraction, or log2 λ_max), and what its test-set noise is:
-  `correct` (bool per test example, shared order across the study), else `n` (independent binomial), else none."""
+  `correct` (per test example, shared order across the study: bool, or a per-example score such as an ε-free area),
+  else `n` (independent binomial), else none."""
   value: float
   correct: Optional[np.ndarray] = None
   n: Optional[int] = None
@@ -61,27 +60,30 @@ Terms = Dict[int, List[Tuple[Measure, float]]]  # {seed: [(measure, weight)]}: t
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
+  """An estimate over seeds, its 95% interval and what the interval is made of (report units): sd_seed the observed
+  sd of the per-seed effects, sd_own the unshared test-set sd of one seed's effect (the seed part's floor),
+  sd_shared the shared test-set sd; q_seed, q_shared the multipliers used (t and z, or a family's); n_examples the
+  test examples behind it (the shared and own parts scale as 1/n_examples)."""
   estimate: float
   lo: Optional[float]
   hi: Optional[float]
   se: Optional[float]
   n_seeds: int
-  seeds_needed: Optional[int] = None  # for POWER at POWER_AT × margin; None: more than MAX_SEEDS
   sd_seed: Optional[float] = None
+  sd_own: Optional[float] = None
   sd_shared: Optional[float] = None
+  q_seed: Optional[float] = None
+  q_shared: Optional[float] = None
+  n_examples: Optional[int] = None
 
 
+@functools.lru_cache(maxsize=4096)
 def t_quantile(p, df):
   """Student-t quantile from scipy; t_quantile(0.975, 1) = 12.706 (why two seeds decide nothing)."""
   return float(sp_stats.t.ppf(p, df))
 
 
-@functools.lru_cache(maxsize=8)
-def example_counts(n, reps):
-  """[reps, n] multiplicities of one shared resample of n test examples per replicate (fixed by n and reps)."""
-  rng = np.random.default_rng([SEED, n, reps])
-  idx = rng.integers(0, n, size=(reps, n)) + (np.arange(reps) * n)[:, None]
-  return np.bincount(idx.ravel(), minlength=reps * n).reshape(reps, n).astype(np.float32)
+Z = float(sp_stats.norm.ppf(0.5 + LEVEL / 2))
 
 
 def cc_variance(p, n):
@@ -91,58 +93,46 @@ def cc_variance(p, n):
   return pt * (1 - pt) / n
 
 
-def replicate_values(measures: Sequence[Measure], reps, key):
-  """[reps + 1, K]: row 0 the observed values, rows 1.. the replicates (see the module docstring)."""
-  out = np.empty((reps + 1, len(measures)))
-  out[0] = [m.value for m in measures]
-  out[1:] = out[0]
-  by_n: Dict[int, List[int]] = {}
-  rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
-  for k, m in enumerate(measures):
-    if m.correct is not None:
-      by_n.setdefault(len(m.correct), []).append(k)
-    elif m.n:
-      p = min(max(m.value, 0.0), 1.0)  # at 0 or 1 the redraws stay put: _floor_variance adds p̃(1 − p̃)/n once
-      out[1:, k] = rng.binomial(m.n, p, size=reps) / m.n - p + m.value
-  for n, ks in by_n.items():
-    cols = np.stack([measures[k].correct for k in ks], axis=1).astype(np.float32)
-    out[1:, ks] = (example_counts(n, reps) @ cols) / n
-  return out
+def _at_floor(m):
+  n = len(m.correct) if m.correct is not None else m.n
+  return bool(n) and m.metric != "log2_eig" and round(m.value * n) in (0, n)
 
 
-def _floor_variance(terms: Terms, seeds):
-  """Σ over seeds and networks at 0 or 1 of (w/S)²·p̃(1−p̃)/n: what resampling cannot show at a floor."""
-  var = 0.0
-  for s in seeds:
+def example_covariance(terms: Terms, seeds, scale=1.0):
+  """[S, S] covariance of the per-seed effects under resampling of the test examples (module docstring): the
+  exact moments of the paired example bootstrap, plus each binomial or floored network's variance on its seed's
+  diagonal. Networks with per-example outcomes are paired only with networks scored on as many examples."""
+  cov = np.zeros((len(seeds), len(seeds)))
+  by_n: Dict[int, np.ndarray] = {}
+  for j, s in enumerate(seeds):
     for m, w in terms[s]:
-      n = len(m.correct) if m.correct is not None else m.n
-      if n and m.metric != "log2_eig" and round(m.value * n) in (0, n):
-        var += (w / len(seeds)) ** 2 * cc_variance(m.value, n)
-  return var
+      if m.correct is not None:
+        n = len(m.correct)
+        d = by_n.setdefault(n, np.zeros((n, len(seeds))))
+        d[:, j] += w * np.asarray(m.correct, dtype=np.float64)
+      if (m.correct is None and m.n) or _at_floor(m):
+        n = len(m.correct) if m.correct is not None else m.n
+        p = min(max(m.value, 0.0), 1.0)
+        cov[j, j] += w ** 2 * (cc_variance(p, n) if _at_floor(m) else p * (1 - p) / n)
+  for n, d in by_n.items():
+    centred = d - d.mean(axis=0)
+    cov += centred.T @ centred / n / n
+  return cov * scale ** 2
 
 
-_SEEDS = np.arange(2, MAX_SEEDS + 1)
+def split_variance(cov):
+  """(V_own, V_shared) from a seeds' test-set covariance: the mean diagonal less the (non-negative) mean
+  off-diagonal, and that off-diagonal mean itself (may be negative; the interval uses it clipped at 0)."""
+  k = len(cov)
+  shared = float((cov.sum() - np.trace(cov)) / (k * (k - 1))) if k > 1 else 0.0
+  return max(float(np.trace(cov)) / k - max(shared, 0.0), 0.0), shared
 
 
-Z = float(sp_stats.norm.ppf(0.5 + LEVEL / 2))
-
-
-def half_width(sd_seed, sd_shared, n_seeds, q_seed=None, q_shared=Z):
-  """√(q_seed²·s²/S + q_shared²·V_shared), q_seed = t_{0.975, S−1} unless given (see the module docstring)."""
+def half_width(sd_seed, sd_own, sd_shared, n_seeds, q_seed=None, q_shared=Z):
+  """√(max(q_seed²·s², q_shared²·V_own)/S + q_shared²·V_shared), q_seed = t_{0.975, S−1} unless given."""
   q_seed = t_quantile(0.5 + LEVEL / 2, n_seeds - 1) if q_seed is None else q_seed
-  return np.sqrt(q_seed ** 2 * sd_seed ** 2 / n_seeds + q_shared ** 2 * sd_shared ** 2)
-
-
-def seeds_needed(sd_seed, sd_shared, margin, simultaneous_q=None):
-  """Fewest seeds S with Φ(margin/SE(S) − h(S)/SE(S)) ≥ POWER, SE(S)² = sd_seed²/S + sd_shared², h(S) the
-  interval's half-width at S seeds: the power to call an effect of POWER_AT × margin beyond the margin (or, for
-  equivalence, wholly outside it). None beyond MAX_SEEDS."""
-  se = np.sqrt(sd_seed ** 2 / _SEEDS + sd_shared ** 2)
-  if not se.all():
-    return 2
-  h = half_width(sd_seed, sd_shared, _SEEDS, sp_stats.t.ppf(0.5 + LEVEL / 2, _SEEDS - 1)) * (simultaneous_q or 1.0)
-  ok = sp_stats.norm.cdf(((POWER_AT - 1) * margin - h) / se) >= POWER
-  return int(_SEEDS[ok.argmax()]) if ok.any() else None
+  return np.sqrt(np.maximum(q_seed ** 2 * sd_seed ** 2, q_shared ** 2 * sd_own ** 2) / n_seeds
+                 + q_shared ** 2 * sd_shared ** 2)
 
 
 _QUANTILES: Dict[tuple, Tuple[float, float]] = {}  # a study judges the same family shapes many times
@@ -170,7 +160,22 @@ def _max_quantiles(weights, key, draws=20000):
   return _QUANTILES[memo]
 
 
-def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, simultaneous=False) -> List[Interval]:
+@functools.lru_cache(maxsize=4096)
+def family_t(q_shared, n_seeds):
+  """The seed part's family multiplier at n_seeds seeds for a family whose z multiplier is q_shared: Šidák's t over
+  the effective number of independent contrasts that q_shared implies (1 − α_eff = 2Φ(q_shared) − 1; a single
+  contrast gives t_{0.975, S−1}). Used to recompute a family's quantiles at seed counts not run (advice.py)."""
+  alpha_eff = 2 * (1 - sp_stats.norm.cdf(q_shared))
+  return t_quantile(1 - alpha_eff / 2, n_seeds - 1)
+
+
+def _examples(terms: Terms):
+  ns = [len(m.correct) if m.correct is not None else m.n for pairs in terms.values() for m, _ in pairs]
+  ns = [n for n in ns if n]
+  return int(np.median(ns)) if ns else None
+
+
+def intervals(family: Sequence[Terms], *, key, scale=1.0, simultaneous=False) -> List[Interval]:
   """One Interval per quantity of `family` (per-seed weighted sums of Measures), in the report's unit (× scale).
   simultaneous=True: the intervals hold jointly (see the module docstring)."""
   measures, index = [], {}
@@ -183,33 +188,27 @@ def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, sim
   seeds = sorted({s for terms in family for s in terms})
   if not measures:
     return [Interval(math.nan, None, None, None, 0) for _ in family]
-  metric = measures[0].metric
-  values = replicate_values(measures, reps, key=metric)
   col = {s: i for i, s in enumerate(seeds)}
   out, weights = [], []
   for terms in family:
     present = sorted(terms)
-    w = np.zeros((len(measures), len(seeds)))
-    for s in present:
-      for m, wt in terms[s]:
-        w[index[id(m)], col[s]] += wt
-    per_seed = values @ w * scale  # [reps + 1, seeds]
+    per_seed = np.array([sum(w * m.value for m, w in terms[s]) for s in present]) * scale
     k = len(present)
-    idx = [col[s] for s in present]
-    est = float(per_seed[0, idx].mean()) if k else 0.0
+    est = float(per_seed.mean()) if k else 0.0
     if k < 2:
       out.append(Interval(est, None, None, None, k))
       weights.append(None)
       continue
+    w = np.zeros((len(measures), len(seeds)))
+    for s in present:
+      for m, wt in terms[s]:
+        w[index[id(m)], col[s]] += wt
     weights.append(w)
-    var_cc = _floor_variance(terms, present) * scale ** 2
-    sd_seed = float(np.std(per_seed[0, idx], ddof=1))
-    ex = per_seed[1:, idx]
-    # the mean covariance between seeds: (k²·Var(mean) − Σ Var(seed)) / (k(k − 1))
-    shared = max(float(k ** 2 * np.var(ex.mean(axis=1), ddof=1) - np.var(ex, axis=0, ddof=1).sum()) / (k * (k - 1)),
-                 0.0)
-    out.append(Interval(est, None, None, math.sqrt(sd_seed ** 2 / k + shared + var_cc), k, sd_seed=sd_seed,
-                        sd_shared=math.sqrt(shared + var_cc)))
+    own, shared = split_variance(example_covariance(terms, present, scale))
+    sd_seed = float(np.std(per_seed, ddof=1))
+    out.append(Interval(est, None, None, math.sqrt(max(sd_seed ** 2, own) / k + max(shared, 0.0)), k,
+                        sd_seed=sd_seed, sd_own=math.sqrt(own), sd_shared=math.sqrt(max(shared, 0.0)),
+                        n_examples=_examples(terms)))
   ok = [i for i, iv in enumerate(out) if iv.se is not None]
   q_seed = q_shared = None
   if simultaneous and len(ok) > 1:
@@ -219,8 +218,8 @@ def intervals(family: Sequence[Terms], *, key, margin, scale=1.0, reps=REPS, sim
     if iv.se is None:
       final.append(iv)
       continue
-    h = float(half_width(iv.sd_seed, iv.sd_shared, iv.n_seeds, q_seed, q_shared or Z))
-    need = seeds_needed(iv.sd_seed, iv.sd_shared, margin, h / float(half_width(iv.sd_seed, iv.sd_shared, iv.n_seeds))
-                        if q_seed and h > 0 else None)
-    final.append(dataclasses.replace(iv, lo=iv.estimate - h, hi=iv.estimate + h, seeds_needed=need))
+    qs = t_quantile(0.5 + LEVEL / 2, iv.n_seeds - 1) if q_seed is None else q_seed
+    qz = Z if q_shared is None else q_shared
+    h = float(half_width(iv.sd_seed, iv.sd_own, iv.sd_shared, iv.n_seeds, qs, qz))
+    final.append(dataclasses.replace(iv, lo=iv.estimate - h, hi=iv.estimate + h, q_seed=qs, q_shared=qz))
   return final

@@ -12,7 +12,7 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from tfrobust.report import claims as rules
-from tfrobust.report import effects, paired, quality, stats
+from tfrobust.report import advice, effects, paired, quality, stats
 from tfrobust.report.claims import (ACC_MARGIN, C2_MARGIN, COMPONENTS, EIG_MARGIN,  # noqa: F401 (re-exported)
                                     MIN_SEEDS, MOMENTUM_MARGIN, STATEMENTS)
 
@@ -54,6 +54,7 @@ class Observation:
   input_eig: Optional[float] = None  # the input Hessian's top eigenvalue (hessian.input_top_eigenvalue.mean)
   grad_norm: Optional[float] = None  # mean input-gradient norm, where the run recorded it (data.GRAD_NORM_KEYS)
   eps_free: Optional[Any] = None  # epsfree.EpsFree of the report's attack and norm, from examples.npz
+  seconds: Optional[float] = None  # the trial's wall time (results.jsonl wall_s): the advice's cost in hours
 
 
 def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN, c2_margin=C2_MARGIN):
@@ -65,7 +66,7 @@ def margins(*, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOM
 def _row(comp, control, margin, **fields):
   row = {"claim": comp.claim, "component": comp.name, "control": control, "label": comp.label,
          "regimes": list(comp.regimes), "unit": comp.unit, "rule": comp.kind, "margin": margin,
-         "estimate": None, "ci": None, "n_seeds": 0, "parts": [], "seeds_needed": None, "excluded": [],
+         "estimate": None, "ci": None, "n_seeds": 0, "parts": [], "advice": None, "excluded": [],
          "doubtful": [], "adverse_scored": [], "note": ""}
   row.update(fields)
   return row
@@ -107,27 +108,43 @@ def floor_text(comp, points):
                  else "; no ε of the grid has a median accuracy away from 0% and 100%")
 
 
-def _judge_parts(comp, qs, margin, key, min_seeds, reps):
+def _judge_parts(comp, qs, margin, key, min_seeds):
+  """(parts, intervals): one verdicts.json part and its paired.Interval per quantity."""
   scale = 1.0 if comp.metric == "log2_eig" else 100.0
   groups = ([[q for q in qs if q.momentum == mu] for mu in sorted({q.momentum for q in qs})]
             if comp.kind == rules.EQUIVALENT else [qs])
-  parts = []
+  parts, ivs_all = [], []
   for g in groups:
-    ivs = paired.intervals([q.terms for q in g], key=key, margin=margin, scale=scale, reps=reps,
-                           simultaneous=comp.kind == rules.EQUIVALENT)
+    ivs = paired.intervals([q.terms for q in g], key=key, scale=scale, simultaneous=comp.kind == rules.EQUIVALENT)
     for q, iv in zip(g, ivs):
       ci = None if iv.lo is None else [iv.lo, iv.hi]
       verdict, why = rules.decide(comp.kind, ci, margin=margin, n_seeds=iv.n_seeds, min_seeds=min_seeds)
       why = q.why if iv.n_seeds == 0 and q.why else why
       parts.append({"name": q.name, "momentum": q.momentum, "batch_size": q.batch_size, "judged": q.judged,
                     "estimate": None if iv.n_seeds == 0 else iv.estimate, "ci": ci, "n_seeds": iv.n_seeds,
-                    "verdict": verdict if q.judged else "shown", "why": why, "seeds_needed": iv.seeds_needed})
-  return parts
+                    "verdict": verdict if q.judged else "shown", "why": why, "sd": _sds(iv)})
+      ivs_all.append(iv)
+  return parts, ivs_all
 
 
-def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps=paired.REPS, grid=None):
-  """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out. grid:
-  the momenta and B judged (effects.Grid; default: those of every trial, failed ones included)."""
+def _sds(iv):
+  """The interval's parts in report units: the seeds' observed sd, one seed's own and the shared test-set sd."""
+  if iv.se is None:
+    return None
+  return {"seed": iv.sd_seed, "own_test_set": iv.sd_own, "shared_test_set": iv.sd_shared}
+
+
+def _cost(points):
+  """(trials per seed, median trial seconds) of the study, for the advice's cost."""
+  seeds = {p.seed for p in points}
+  secs = sorted(p.seconds for p in points if p.seconds)
+  return (len(points) // len(seeds) if seeds else None), (statistics.median(secs) if secs else None)
+
+
+def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid=None, with_advice=True):
+  """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out, and
+  (with_advice) what would decide it. grid: the momenta and B judged (effects.Grid; default: those of every trial,
+  failed ones included)."""
   grid = grid or effects.grid_of(points)
   if control == effects.ADVERSE and comp.metric == "log2_eig":
     return _row(comp, control, margin, verdict=rules.NOT_APPLICABLE,
@@ -149,7 +166,7 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps
   judged = [q for q in qs if q.judged]
   if not judged or all(not q.terms for q in judged):
     return _row(comp, control, margin, verdict=rules.NOT_MEASURED, why=note or "no seed gives a value", **base)
-  parts = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds, reps)
+  parts, ivs = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds)
   jp = [p for p in parts if p["judged"]]
   verdict = rules.combine_parts([p["verdict"] for p in jp])
   same = [p for p in jp if p["verdict"] == verdict] or jp
@@ -160,10 +177,11 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, reps
     decider = max(cands, key=lambda p: abs(p["estimate"]))
   else:
     decider = min(cands, key=lambda p: rules._DIRECTION[comp.kind] * p["estimate"])  # pylint: disable=W0212
-  needs = [p["seeds_needed"] for p in jp]
+  trials_per_seed, seconds = _cost(points)
+  needs = advice.advise(comp, verdict, parts, ivs, margin, trials_per_seed=trials_per_seed,
+                        trial_seconds=seconds) if with_advice else None
   return _row(comp, control, margin, estimate=decider["estimate"], ci=decider["ci"], n_seeds=decider["n_seeds"],
-              parts=parts, verdict=verdict, why=f"{decider['name']}: {decider['why']}",
-              seeds_needed=None if None in needs else max(needs), **base)
+              parts=parts, verdict=verdict, why=f"{decider['name']}: {decider['why']}", advice=needs, **base)
 
 
 def _claim_rows(claim, rows):
@@ -195,8 +213,7 @@ def _claim_rows(claim, rows):
 
 
 def judge_claims(points, *, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN,
-                 c2_margin=C2_MARGIN, min_seeds=MIN_SEEDS, controls=effects.CONTROLS, reps=paired.REPS,
-                 sweep=None) -> List[dict]:
+                 c2_margin=C2_MARGIN, min_seeds=MIN_SEEDS, controls=effects.CONTROLS, sweep=None) -> List[dict]:
   """Every component on every control, then one row per claim and control (component "claim"). sweep: the
   sweep.json dict, whose grid decides the momenta and B judged (effects.grid_of)."""
   m = margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin, c2_margin=c2_margin)
@@ -204,7 +221,7 @@ def judge_claims(points, *, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, moment
   pair = effects.momenta_compared(points, grid)
   rows = []
   for claim in STATEMENTS:
-    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, reps=reps, grid=grid)
+    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, grid=grid)
             for c in COMPONENTS if c.claim == claim for control in controls]
     rows += mine + (_claim_rows(claim, mine) if tuple(controls) == effects.CONTROLS else [])
   return rows
