@@ -52,3 +52,41 @@ def test_every_model_gives_logits(name, shape):
   model = models.build_model(name, shape, 10, batchnorm=name == "resnet20")
   logits = model(np.zeros((2, *shape), np.float32), training=False)
   assert tuple(logits.shape) == (2, 10)
+
+
+STACK = 3  # networks in the stacks below: more than one block on each side of a middle one
+
+
+def _stacked_and_plain(name, shape, batchnorm):
+  plain = [models.build_model(name, shape, 10, batchnorm=batchnorm, seed=s) for s in range(STACK)]
+  stacked = models.build_model(name, shape, 10, batchnorm=batchnorm, seed=99, stack=STACK)
+  models.stack_weights(stacked, [m.get_weights() for m in plain])
+  return stacked, plain
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_a_stack_computes_each_network_on_its_own_images(name):
+  """K networks stacked give, block by block, the logits each plain network gives its own images (in training
+  mode too: BatchNorm's batch statistics per network), and network k comes out with exactly its weights."""
+  shape, batchnorm = (8, 8, 2), name in ("resnet20", "c1")
+  stacked, plain = _stacked_and_plain(name, shape, batchnorm)
+  assert models.stack_count(stacked) == STACK and models.stack_count(plain[0]) == 1
+  for k in range(STACK):
+    assert all(np.array_equal(a, b) for a, b in zip(models.unstack_weights(stacked, k), plain[k].get_weights()))
+  rng = np.random.default_rng(0)
+  images = [rng.random((4, *shape), dtype=np.float32) for _ in range(STACK)]
+  for training in (False, True):
+    logits = np.asarray(stacked(np.concatenate(images, axis=-1), training=training)).reshape(4, STACK, 10)
+    for k in range(STACK):
+      expected = np.asarray(plain[k](images[k], training=training))
+      np.testing.assert_allclose(logits[:, k], expected, atol=2e-5 * max(1.0, np.abs(expected).max()))
+
+
+def test_shortcut_a_pads_each_network_within_its_own_channels():
+  x = np.random.default_rng(0).uniform(size=(2, 7, 7, 2 * 16)).astype(np.float32)
+  out = np.asarray(models.ShortcutA(32, 2, stack=2)(x))
+  assert out.shape == (2, 4, 4, 64)
+  for k in range(2):
+    block = out[..., 32 * k:32 * (k + 1)]
+    np.testing.assert_array_equal(block[..., 8:24], x[:, ::2, ::2, 16 * k:16 * (k + 1)])
+    assert not block[..., :8].any() and not block[..., 24:].any()
