@@ -215,10 +215,11 @@ def test_report_end_to_end(tmp_path):
   assert md_path == os.path.join(out, "report.md")
   pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
   assert pngs == ["accuracy_vs_batch.png", "adversarial_vs_eps_constant_ratio.png",
-                  "adversarial_vs_eps_fixed_lr.png", "robustness_vs_top_eig.png", "top_eigenvalue_vs_batch.png",
-                  "versus_temperature.png", "versus_train_loss.png"]
+                  "adversarial_vs_eps_fixed_lr.png", "c2_contrasts.png", "c3_interaction.png",
+                  "robustness_vs_top_eig.png", "top_eigenvalue_vs_batch.png", "verdicts.png", "versus_temperature.png",
+                  "versus_train_loss.png"]
   assert sorted(f for f in os.listdir(out) if not f.endswith(".png")) == ["report.html", "report.md",
-                                                                          "summary.md", "verdicts.json"]
+                                                                          "summary.md", "trials.csv", "verdicts.json"]
   for f in pngs:
     with open(os.path.join(out, f), "rb") as fh:
       data = fh.read()
@@ -235,7 +236,7 @@ def test_report_end_to_end(tmp_path):
   for f in pngs:
     assert f"]({f})" in md
   page = open(os.path.join(out, "report.html")).read()
-  assert page.count("data:image/png;base64,") == len(pngs) == 7 and "<b>C1 — supported</b>" in page
+  assert page.count("data:image/png;base64,") == len(pngs) == 10 and "<b>C1 — supported</b>" in page
   summary = open(os.path.join(out, "summary.md")).read()
   assert summary.startswith("| claim | component | estimate (all) | 95% CI (all) | verdict: all | verdict: usable "
                             "| verdict: trained | verdict: adverse |")

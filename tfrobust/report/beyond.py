@@ -72,7 +72,8 @@ def eps_free_rows(points, regimes):
 def blocks(points, regimes):
   rows = _rows(points)
   doc = [("h", 2, "Curvature and robustness"),
-         ("p", " ".join(correlation.__doc__.split())),
+         ("p", " ".join(correlation.__doc__.split()).replace("REPS replicates",  # the docstring names the constant
+                                                             f"{correlation.REPS:,} replicates")),
          ("table", correlation.HEAD, correlation.table(rows, regimes)
           or [["—", "no trial recorded both a curvature measure and an adversarial accuracy", "", "", ""]]),
          ("h", 2, "ε-free robustness"),

@@ -1,10 +1,10 @@
 """The study report: `write_report(DIR)` (what `python -m tfrobust.report --sweep_dir=DIR` and the end of a study
 call) reads DIR/results.jsonl and writes DIR/report/.
 
-verdicts.json holds one row per claim component and control (docs/verdicts.md); report.md, report.html
-(figures embedded) and summary.md (the fragment README.md quotes) are rendered from those same rows. Trials
-are sorted into usable, doubtful, collapsed, diverged and failed, and each is listed with its reason. No
-TensorFlow: the report runs anywhere in a few seconds.
+verdicts.json holds one row per claim component and control (docs/verdicts.md), trials.csv one row per trial
+(docs/trials_csv.md); report.md, report.html (figures embedded) and summary.md (the fragment README.md quotes)
+are rendered from those same rows. Trials are sorted into usable, doubtful, collapsed, diverged and failed, and
+each is listed with its reason. No TensorFlow: the report runs anywhere in a few seconds.
 """
 
 import collections
@@ -16,7 +16,7 @@ import sys
 from typing import List, Optional
 
 from tfrobust import io
-from tfrobust.report import claims, document, quality, render, stats, verdicts
+from tfrobust.report import claims, document, quality, render, stats, trials_csv, verdicts
 from tfrobust.report import data as report_data
 from tfrobust.records import names as record_names
 from tfrobust.records import sweep as sweep_records
@@ -68,8 +68,14 @@ def adv_curves(trials, fit_ids, regime):
 
 def make_figures(ctx, out_dir):
   """Writes the PNGs; returns [(file name, caption)]. matplotlib is imported here: a refused input exits fast."""
-  from tfrobust.report import figures
+  from tfrobust.report import figures, verdict_figures
   pts, choice, regimes, figs = ctx.points, ctx.choice, ctx.regimes, []
+  if verdict_figures.verdict_picture(ctx.rows, os.path.join(out_dir, "verdicts.png")):
+    figs.append(("verdicts.png", "The verdicts at a glance (control all): every judged part of every component — "
+                 "per momentum for C1, per B and momentum for C2 — as estimate (dot) and 95% paired-bootstrap "
+                 "interval (bar), coloured by the part's verdict, against the shaded ± margin band; each title "
+                 "gives the component's verdict and, after the dash, its verdict on the other controls. An arrow: "
+                 "the interval goes on beyond the drawn range."))
   clean = {r: verdicts.summarize(pts, r, "clean") for r in regimes}
   adv = {r: verdicts.summarize(pts, r, "adv") for r in regimes} if choice else {}
   figures.accuracy_vs_batch(clean, adv, os.path.join(out_dir, "accuracy_vs_batch.png"),
@@ -77,6 +83,14 @@ def make_figures(ctx, out_dir):
   figs.append(("accuracy_vs_batch.png", "Clean and adversarial test accuracy vs batch size, one line per "
                "momentum; mean ± 95% t-interval over seeds, cut to [0, 100]% (no bar: one seed); usable and "
                "doubtful trials."))
+  if verdict_figures.c2_contrasts(ctx.rows, os.path.join(out_dir, "c2_contrasts.png")):
+    figs.append(("c2_contrasts.png", "C2 at constant η/B: acc(B) − acc(B_ref) per momentum, with the simultaneous "
+                 "95% intervals the verdict uses, against the shaded ± margin band (points; B_ref the smallest B)."))
+  if verdict_figures.c3_interaction(pts, os.path.join(out_dir, "c3_interaction.png"),
+                                    adv_label=choice.label if choice else "not measured"):
+    figs.append(("c3_interaction.png", "C3: momentum's gain (accuracy at the highest μ minus the lowest, same seed "
+                 "and B) per regime against B; mean ± 95% t-interval over seeds, usable and doubtful trials. C3 "
+                 "claims the fixed_lr line lies above the constant_ratio line."))
   fit_ids = {p.trial_id for p in pts if p.kind in quality.IN_FITS}
   if any(any(v) for v in adv.values()):
     for r in regimes:
@@ -85,8 +99,9 @@ def make_figures(ctx, out_dir):
         name = f"adversarial_vs_eps_{re.sub(r'[^A-Za-z0-9_]', '_', r)}.png"
         figures.adversarial_vs_eps(curves, os.path.join(out_dir, name), regime=r,
                                    mark=(choice.attack, choice.norm, choice.eps))
-        figs.append((name, f"{r}: adversarial accuracy vs ε, one line per batch size (ε = 0 is clean "
-                     "accuracy; dashed: the report's ε); mean ± 95% t-interval over seeds, cut to [0, 100]%."))
+        figs.append((name, f"{r}: adversarial accuracy vs ε, one panel per momentum and batch size; PGD (the "
+                     "headline attack) in black with its 95% t-interval over seeds as a band, the other attacks "
+                     "lighter behind it; ε = 0 is clean accuracy; dotted: the report's ε."))
   eig = {r: verdicts.summarize(pts, r, "eig") for r in regimes}
   nonpos = sum(1 for p in pts if p.trial_id in fit_ids and p.top_eig is not None and p.top_eig <= 0)
   drop = f" {nonpos} trial(s) with λ_max ≤ 0 are not drawn (listed below)." if nonpos else ""
@@ -101,8 +116,8 @@ def make_figures(ctx, out_dir):
                               adv_label=choice.label if choice else "not measured")
     figs.append(("versus_train_loss.png", "Every usable, doubtful or collapsed trial: clean accuracy, "
                  "adversarial accuracy and λ_max against its final training loss (log x). Colour: B; marker: "
-                 "regime; hollow: not trained. Compare B at equal training loss before reading a trend as an "
-                 "effect of B." + drop))
+                 "regime; filled: trained, hollow: not trained. Compare B at equal training loss before reading a "
+                 "trend as an effect of B." + drop))
   from tfrobust.report import beyond
   figs += beyond.make_figures(pts, out_dir, choice.label if choice else "not measured")
   return figs
@@ -142,8 +157,8 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
 
 
 def write_report(sweep_dir, *, with_figures=True, **kw):
-  """Writes sweep_dir/report/{verdicts.json, report.md, report.html, summary.md, *.png}; returns report.md's
-  path. Everything is checked before report/ is created: bad input leaves nothing behind.
+  """Writes sweep_dir/report/{verdicts.json, trials.csv, report.md, report.html, summary.md, *.png}; returns
+  report.md's path. Everything is checked before report/ is created: bad input leaves nothing behind.
   with_figures=False skips the PNGs (most of the run time) and leaves them out of the documents."""
   ctx = build(sweep_dir, **kw)
   out_dir = os.path.join(sweep_dir, record_names.REPORT_DIR)
@@ -152,6 +167,8 @@ def write_report(sweep_dir, *, with_figures=True, **kw):
     ctx.figs = make_figures(ctx, out_dir)
   ctx.generated = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
   io.write_json(os.path.join(out_dir, "verdicts.json"), ctx.rows)
+  io.write_text(os.path.join(out_dir, "trials.csv"),
+                trials_csv.to_text(*trials_csv.rows(ctx.trials, ctx.points, report_data.read_lines(sweep_dir))))
   doc = document.build_document(ctx)
   md_path = io.write_text(os.path.join(out_dir, "report.md"), render.to_markdown(doc))
   io.write_text(os.path.join(out_dir, "report.html"), render.to_html(doc, out_dir))

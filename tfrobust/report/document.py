@@ -7,6 +7,7 @@ import json
 
 from tfrobust.report import advice, beyond, breakdown, claims, effects, paired, quality, render, verdicts
 from tfrobust.records.trial import adv_accuracy
+from tfrobust.report import answer  # the report's opening and its excluded-trials section
 from tfrobust.report.data import missing_points
 
 _MAX_LISTED = 60
@@ -238,6 +239,7 @@ def build_document(ctx):
          ("p", ctx.budget_text)]
   if ctx.notes:
     doc.append(("ul", ctx.notes))
+  doc += answer.blocks(rows, ctx.figs)  # the answer first: sentences, verdicts.png, glossary, controls matrix
   doc += [("h", 2, "Verdicts (control: all)")] + ([("p", small)] if small else [])
   doc += [("table", COMPONENT_HEAD, component_rows(rows, (effects.ALL,)))]
   doc += [("p", line) for line in claim_lines(rows)] + [("p", power_line(rows))]
@@ -254,10 +256,11 @@ def build_document(ctx):
           ("ul", _setting_lines(ctx.trials, ctx.sweep, ctx.choice, ctx.data_notes)),
           ("table", grid_head(ctx.budget), _grid_rows(ctx.trials, pts, ctx.regimes, ctx.budget)),
           ("h", 2, "Figures")]
-  doc += [("img", name, caption) for name, caption in ctx.figs]
+  doc += [("img", name, caption) for name, caption in ctx.figs if name != answer.FIGURE]
   doc += [("h", 2, "Every part of every component (control all)"),
           ("table", ["component", "part", "estimate", "95% CI", "seeds", "verdict", "why"], part_rows(rows))]
   doc += beyond.blocks(pts, ctx.regimes)
+  doc += answer.excluded_blocks(rows)
   doc += quality_blocks(pts)
   doc += [("h", 2, "What is missing"), ("ul", _missing_lines(ctx.trials, pts, ctx.sweep, ctx.choice))]
   return doc

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402  (re-exported for the other figure modules)
 from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 from tfrobust import io  # noqa: E402
@@ -60,12 +61,36 @@ def decades(ax, axis, values):
   target.set_minor_formatter(NullFormatter())
 
 
-def save(fig, path):
-  """tight_layout, then the PNG written atomically (tfrobust.io): a reader never sees half a figure."""
-  fig.tight_layout()
+def fit_percent(ax, values, *, min_span=5.0):
+  """y-limits fitted to the drawn values (percent), padded by 8%, at least min_span points tall, never beyond
+  [−2, 102]: a 2-point effect must not be a flat band on a 0–100% axis."""
+  vals = [v for v in values if v is not None and math.isfinite(v)]
+  if not vals:
+    return
+  lo, hi = min(vals), max(vals)
+  mid, half = (lo + hi) / 2, max(hi - lo, min_span) / 2 * 1.08
+  ax.set_ylim(max(-2.0, mid - half), min(102.0, mid + half))
+
+
+def save(fig, path, layout=True):
+  """tight_layout (unless the caller laid the figure out), then the PNG written atomically (tfrobust.io): a reader
+  never sees half a figure."""
+  if layout:
+    fig.tight_layout()
   io.write_png(fig, path, dpi=_DPI)
   plt.close(fig)
   return path
+
+
+def legend_handles(bs, color, regimes, fills):
+  """Colour swatches for B, black outlined shapes for the regimes (marker = regime), and filled/hollow patches
+  for what the fill means (fills: ((\"filled\" | \"hollow\", meaning), ...)): no two entries look alike."""
+  handles = [Patch(color=color[b], label=f"B = {b}") for b in bs]
+  handles += [Line2D([], [], ls="", marker=MARKERS.get(g, "D"), markeredgecolor="black", markerfacecolor="white",
+                     label=f"regime: {g}") for g in regimes]
+  handles += [Patch(facecolor="gray" if kind == "filled" else "none", edgecolor="gray", label=f"{kind}: {text}")
+              for kind, text in fills]
+  return handles
 
 
 def accuracy_vs_batch(clean, adv, path, *, adv_label):
@@ -80,14 +105,16 @@ def accuracy_vs_batch(clean, adv, path, *, adv_label):
   for i, regime in enumerate(regimes):
     for j, (ylabel, data) in enumerate(cols):
       ax = axes[i][j]
-      bs = []
+      bs, ys = [], []
       for mom, rows in sorted(data.get(regime, {}).items()):
         if rows:
           _errorbar(ax, [b for b, _ in rows], [e for _, e in rows], scale=100.0, label=f"μ={mom:g}",
                     bounds=(0.0, 100.0))
           bs += [b for b, _ in rows]
+          ys += [100.0 * v for _, e in rows for v in ((e.lo, e.hi) if e.has_ci else (e.mean,))]
       if bs:
         _log2_x(ax, bs)
+        fit_percent(ax, [min(max(y, 0.0), 100.0) for y in ys])
         ax.legend(fontsize=8)
       ax.set_ylabel(ylabel, fontsize=9)
       ax.set_title(regime, fontsize=10)
@@ -120,37 +147,58 @@ def eigenvalue_vs_batch(eig, path):
   return save(fig, path)
 
 
+HEADLINE = "pgd"  # the attack drawn in front; the others lighter behind it
+
+
 def adversarial_vs_eps(curves, path, *, regime, mark=None):
-  """One figure per regime. Rows: momenta; columns: attack × norm (PGD first); one line per batch size.
+  """One figure per regime. Rows: momenta; columns: batch sizes; one line per attack × norm, PGD (the headline
+  attack) in front and the others lighter; L2 dashed.
 
   curves: {(attack, norm): {momentum: {B: [(eps, Estimate)]}}}, ε on the [0, 1] pixel scale; mark = (attack,
-  norm, ε): the report's adversarial accuracy, drawn as a dashed line in that panel.
+  norm, ε): the report's adversarial accuracy, drawn as a dotted vertical line.
   """
-  attacks = sorted(curves, key=lambda k: (k[0] != "pgd", k[1] != "inf", k))
+  attacks = sorted(curves, key=lambda k: (k[0] != HEADLINE, k[1] != "inf", k))
   momenta = sorted({m for a in attacks for m in curves[a]})
   all_b = sorted({b for a in attacks for m in curves[a] for b in curves[a][m]})
-  cmap = plt.get_cmap("viridis")
-  color = {b: cmap(k / max(1, len(all_b) - 1)) for k, b in enumerate(all_b)}
-  fig, axes = plt.subplots(len(momenta), len(attacks), figsize=(4.4 * len(attacks), 3.3 * len(momenta)),
-                           squeeze=False)
+  others = [a for a in attacks if a[0] != HEADLINE]
+  light = {a: plt.get_cmap("tab10")(k + 1) for k, a in enumerate(others)}
+  fig, axes = plt.subplots(len(momenta), len(all_b), figsize=(3.0 * len(all_b), 2.7 * len(momenta) + 0.5),
+                           squeeze=False, sharex=True, sharey=True)
   for i, mom in enumerate(momenta):
-    for j, (attack, norm) in enumerate(attacks):
+    for j, b in enumerate(all_b):
       ax = axes[i][j]
-      for b, rows in sorted(curves[(attack, norm)].get(mom, {}).items()):
-        if rows:
-          _errorbar(ax, [e for e, _ in rows], [est for _, est in rows], scale=100.0, label=f"B={b}",
-                    color=color[b], bounds=(0.0, 100.0))
-      if mark is not None and mark[:2] == (attack, norm):
-        ax.axvline(mark[2], color="gray", ls="--", lw=0.8)
-      norm_name = "L∞" if norm == "inf" else f"L{norm}"
-      ax.set_title(f"{regime}, μ={mom:g}: {attack.upper()} {norm_name}", fontsize=10)
-      ax.set_xlabel("ε (pixel scale [0, 1])")
-      ax.set_ylabel("accuracy (%)")
+      for attack, norm in reversed(attacks):  # the headline last: drawn on top
+        rows = curves[(attack, norm)].get(mom, {}).get(b)
+        if not rows:
+          continue
+        head = attack == HEADLINE
+        name = f"{attack.upper()} {'L∞' if norm == 'inf' else 'L' + str(norm)}"
+        xs, ys = [e for e, _ in rows], [100.0 * est.mean for _, est in rows]
+        ax.plot(xs, ys, ls="-" if norm == "inf" else "--", marker="o" if head else None, ms=3,
+                color="black" if head else light[(attack, norm)], lw=2.0 if head else 1.0,
+                alpha=1.0 if head else 0.55, zorder=3 if head else 2, label=name)
+        if head:
+          lo = [100.0 * (est.lo if est.has_ci else est.mean) for _, est in rows]
+          hi = [100.0 * (est.hi if est.has_ci else est.mean) for _, est in rows]
+          ax.fill_between(xs, [max(v, 0.0) for v in lo], [min(v, 100.0) for v in hi], color="black", alpha=0.12,
+                          lw=0, zorder=1)
+      if mark is not None:
+        ax.axvline(mark[2], color="gray", ls=":", lw=0.9)
+      ax.set_title(f"μ = {mom:g}, B = {b}", fontsize=9)
       ax.set_ylim(-2, 102)
       ax.grid(alpha=0.3)
-      if ax.has_data():
-        ax.legend(fontsize=7, ncol=2)
-  return save(fig, path)
+      if i == len(momenta) - 1:
+        ax.set_xlabel("ε (pixel scale [0, 1])", fontsize=8)
+      if j == 0:
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+  handles, labels = next(((h, lab) for h, lab in (ax.get_legend_handles_labels() for ax in axes.flat) if h),
+                         ([], []))
+  order = sorted(range(len(labels)), key=lambda k: not labels[k].startswith(HEADLINE.upper()))
+  fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="upper center", ncol=len(labels) or 1,
+             fontsize=8, frameon=False, title=f"{regime}: accuracy vs ε (ε = 0: clean; band: PGD's 95% interval)",
+             title_fontsize=9)
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (2.7 * len(momenta) + 0.5)))
+  return save(fig, path, layout=False)
 
 
 def versus_train_loss(rows, path, *, adv_label):
@@ -180,13 +228,10 @@ def versus_train_loss(rows, path, *, adv_label):
     if col == 5:
       decades(ax, "y", ys)
     else:
-      ax.set_ylim(-2, 102)
+      fit_percent(ax, ys)
     ax.set_xlabel("final training loss (nats, log scale)")
     ax.set_ylabel(ylabel, fontsize=9)
     ax.grid(alpha=0.3, which="major")
-  handles = [Line2D([], [], ls="", marker="o", color=color[b], label=f"B={b}") for b in bs]
-  handles += [Line2D([], [], ls="", marker=MARKERS.get(g, "D"), color="gray", label=g)
-              for g in sorted({r[0] for r in rows})]
-  handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", color="gray", label="not trained"))
-  axes[0][2].legend(handles=handles, fontsize=7, loc="best")
+  axes[0][2].legend(handles=legend_handles(bs, color, sorted({r[0] for r in rows}),
+                                           (("filled", "trained"), ("hollow", "not trained"))), fontsize=7, loc="best")
   return save(fig, path)

@@ -2,7 +2,7 @@
 adversarial accuracy against each curvature measure (correlation.py). Colour: B; marker shape: regime; filled:
 the highest momentum of the grid, hollow: the others. Accuracies come in as fractions and are drawn in percent."""
 
-from tfrobust.report.figures import MARKERS, Line2D, decades, plt, save
+from tfrobust.report.figures import MARKERS, decades, fit_percent, legend_handles, plt, save
 
 
 def _style(rows):
@@ -14,12 +14,8 @@ def _style(rows):
 
 
 def _legend(ax, rows, bs, color, top):
-  handles = [Line2D([], [], ls="", marker="o", color=color[b], label=f"B={b}") for b in bs]
-  handles += [Line2D([], [], ls="", marker=MARKERS.get(g, "D"), color="gray", label=g)
-              for g in sorted({r["regime"] for r in rows})]
-  handles += [Line2D([], [], ls="", marker="o", color="gray", markerfacecolor=face, label=f"μ {text}")
-              for face, text in (("gray", f"= {top:g}"), ("none", f"< {top:g}"))]
-  ax.legend(handles=handles, fontsize=7, loc="best")
+  fills = (("filled", f"μ = {top:g}"), ("hollow", f"μ < {top:g}"))
+  ax.legend(handles=legend_handles(bs, color, sorted({r["regime"] for r in rows}), fills), fontsize=7, loc="best")
 
 
 def panels(rows, path, *, x_label, log_x, ys):
@@ -40,7 +36,7 @@ def panels(rows, path, *, x_label, log_x, ys):
     if log_y:
       decades(ax, "y", [r[key] for r in pts])
     else:
-      ax.set_ylim(-2, 102)
+      fit_percent(ax, [scale * r[key] for r in pts])
     ax.set_xlabel(x_label)
     ax.set_ylabel(label, fontsize=9)
     ax.grid(alpha=0.3, which="major")
