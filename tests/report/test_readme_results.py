@@ -1,5 +1,6 @@
-"""README.md quotes the committed study reports (docs/results/*/summary.md) verbatim, and
-tfrobust.readme_results keeps it so: replace, check, and refuse unpaired markers."""
+"""README.md and docs/results/README.md quote the committed study reports (docs/results/*/summary.md verbatim, and
+one verdict table built from docs/results/*/verdicts.json), and tfrobust.readme_results keeps them so: replace,
+check, and refuse unpaired markers."""
 
 import os
 
@@ -21,12 +22,37 @@ Text after.
 """
 
 
-def test_readme_quotes_every_committed_summary():
-  """Fails when a docs/results/NAME/summary.md differs from README.md's block NAME, when it has no block, or
-  when README.md has a block without a committed summary."""
-  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-    readme = f.read()
-  assert rr.problems(readme, rr.summaries(os.path.join(ROOT, "docs", "results"))) == []
+def _pages():
+  out = {}
+  for name in ("README.md", os.path.join("docs", "results", "README.md")):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+      out[name] = f.read()
+  return out
+
+
+def test_pages_quote_every_committed_summary_and_the_verdict_table():
+  """Fails when a docs/results/NAME/summary.md differs from its block (on README.md or docs/results/README.md),
+  when no page has its block, when a block has no committed summary, or when README.md's verdict table differs
+  from the committed verdicts.json files."""
+  results = os.path.join(ROOT, "docs", "results")
+  pages = _pages()
+  table = rr.verdict_table(rr.verdict_rows(results))
+  assert rr.pages_problems(pages, rr.summaries(results), table) == []
+  assert "<!-- verdicts:start -->" in pages["README.md"]
+
+
+def test_verdict_table_names_the_deciding_component_and_follows_the_rows():
+  rows = rr.verdict_rows(os.path.join(ROOT, "docs", "results"))
+  table = rr.verdict_table({"digits_study": rows["digits_study"]})
+  line = next(x for x in table.splitlines() if x.startswith("| C1:"))
+  assert "**not supported**: clean negligible, -0.27 [-0.62, +0.09]" in line
+  changed = [dict(r, verdict="supported") if (r["claim"], r["component"]) == ("C1", "claim") and
+             r["control"] == "all" else r for r in rows["digits_study"]]
+  assert rr.verdict_table({"digits_study": changed}) != table
+  page = "a\n<!-- verdicts:start -->\nold\n<!-- verdicts:end -->\nb\n"
+  assert rr.table_problems("P", page, table) == ["P: the verdicts block differs from docs/results/*/verdicts.json"]
+  new = rr.replace_table(page, table)
+  assert rr.table_problems("P", new, table) == [] and new.startswith("a\n<!-- verdicts:start -->\n| claim |")
 
 
 def test_replace_then_check():

@@ -40,7 +40,8 @@ def test_verdict_picture_draws_every_judged_part_against_its_margin(kept):
     assert len(ax.get_yticklabels()) == len(judged)
     band = ax.patches[0]  # the shaded ± margin band (axvspan: a Rectangle in data x)
     assert band.get_x() == pytest.approx(-row["margin"]) and band.get_width() == pytest.approx(2 * row["margin"])
-    assert row["verdict"] in ax.get_title(loc="left") and "usable:" in ax.get_title(loc="left")
+    title = ax.get_title(loc="left")
+    assert row["verdict"] in title and ("agree" in title or "trained: " in title or "usable: " in title)
   assert verdict_figures.verdict_picture([r for r in rows if r["component"] == "claim"], "x.png") is None
 
 

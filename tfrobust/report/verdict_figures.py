@@ -21,19 +21,27 @@ def _parts(row):
 
 
 def _others(rows, row):
-  """'usable: same · trained: not measured · adverse: same' for the panel title."""
+  """The other controls where the component's verdict differs ('trained: not measured'), or 'the other controls
+  agree' (not applicable, the eigenvalue under adverse, is left out)."""
   out = []
   for c in effects.CONTROLS[1:]:
     r = next((x for x in rows if (x["claim"], x["component"], x["control"]) == (row["claim"], row["component"], c)),
              None)
-    if r is not None:
-      out.append(f"{c}: {'same' if r['verdict'] == row['verdict'] else r['verdict']}")
-  return " · ".join(out)
+    if r is not None and r["verdict"] not in (row["verdict"], claims.NOT_APPLICABLE):
+      out.append(f"{c}: {r['verdict']}")
+  return "; ".join(out) if out else "the other controls agree"
+
+
+def _short(name, width=30):
+  return name if len(name) <= width else name[:width - 1] + "…"
 
 
 def _limit(parts, margin):
+  """Half the x-range: every estimate shown, intervals up to ± _CLIP margins (or 1.3 × the largest estimate)."""
   ends = [abs(v) for _, e, ci, _ in parts for v in ([e] if ci is None else ci) if v is not None]
-  return max(2.0 * margin, min(max(ends, default=margin) * 1.08, _CLIP * margin))
+  ests = [abs(e) for _, e, _, _ in parts if e is not None]
+  cap = max(_CLIP * margin, 1.3 * max(ests, default=0.0))
+  return max(2.0 * margin, min(max(ends, default=margin) * 1.08, cap))
 
 
 def verdict_picture(rows, path):
@@ -64,7 +72,7 @@ def verdict_picture(rows, path):
       if est is not None and abs(est) <= lim:
         ax.plot([est], [i], "o", color=colour, mec="black", mew=0.6, ms=6)
     ax.set_yticks(range(len(parts)))
-    ax.set_yticklabels([p[0] for p in parts], fontsize=7.5)
+    ax.set_yticklabels([_short(p[0]) for p in parts], fontsize=7.5)
     ax.set_ylim(len(parts) - 0.4, -0.6)
     ax.set_xlim(-lim, lim)
     ax.tick_params(axis="x", labelsize=8)
