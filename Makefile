@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(TF)
 DEMO_DIR ?= runs/digits_study
 DEMO_STEPS_DIR ?= runs/digits_study_steps
 
-.PHONY: demo demo-steps run test venv ops bench clean readme-results calibration
+.PHONY: demo demo-steps run test venv ops bench clean readme-results calibration calibration-base
 
 $(STAMP): setup.py requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ readme-results: $(STAMP)
 # The verdict rules' measured error rates (docs/verdicts.md, between its calibration markers): simulated studies
 # with a known truth and the mnist5k study's noise, judged by the report's own code (a few minutes on 2 cores).
 calibration: $(STAMP)
-	$(PY) -m tfrobust.calibrate --docs=docs/verdicts.md
+	$(PY) -m tfrobust.calibrate --from_study=docs/results/calibration_base/digits.npz --docs=docs/verdicts.md
+
+# The real-noise base of the calibration: 200 digits networks trained alike, packed into the .npz above.
+calibration-base: $(STAMP) ops
+	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study_calibration_base.cfg --sweep_dir=runs/calibration_base
+	$(PY) -m tfrobust.calibrate --from_study=runs/calibration_base --save_base=docs/results/calibration_base/digits.npz
 
 # One training run with the design card's command (no study).
 run: $(STAMP)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfrobust.errors import UsageError
-from tfrobust.report import calibration, claims as c, effects, quality, stats
+from tfrobust.report import claims as c, effects, quality, stats, synthetic_study
 from tfrobust.report import verdicts as v
 
 # Two-sided 95% t quantiles t_{0.975, df} from a printed table (NIST/SEMATECH handbook, table 1.3.6.7.2).
@@ -79,7 +79,7 @@ def test_combine_and_parts():
 
 
 def sim(truth=0.0, seed=0):
-  return calibration.simulate(truth, np.random.default_rng(seed))
+  return synthetic_study.simulate(truth, np.random.default_rng(seed))
 
 
 def test_known_effects_on_simulated_studies():

@@ -138,11 +138,11 @@ def advise(comp, verdict, parts: List[dict], ivs: List[paired.Interval], margin,
   return {"goals": goals, "text": text(comp, kind, goals, margin)}
 
 
-def _range(lo, hi):
+def _range(lo, hi, cap=MAX_SEEDS):
   if lo is None:
-    return f"> {MAX_SEEDS}"
+    return f"> {cap}"
   if hi is None:
-    return f"{lo} to > {MAX_SEEDS}"
+    return f"{lo} to > {cap}"
   return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
@@ -161,7 +161,7 @@ def _goal_text(kind, goal, g, margin, unit):
             f"{100 * POWER:.0f}% power); test examples needed: {need}")
   out = f"{head}: {_range(*g['seeds'])} seeds for {100 * POWER:.0f}% power"
   if g.get("trials"):
-    out += f" ({_range(*g['trials'])} trials"
+    out += f" ({_range(*g['trials'], cap=g['trials'][0] // g['seeds'][0] * MAX_SEEDS)} trials"
     if g.get("hours"):
       lo, hi = g["hours"]
       out += f", {lo:.1f}" + ("" if hi is None or f"{hi:.1f}" == f"{lo:.1f}" else f"–{hi:.1f}") + " h"

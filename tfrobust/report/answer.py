@@ -101,11 +101,14 @@ def _seeds_text(row):
     goals = [g.get("seeds") for g in (adv.get("goals") or {}).values()]
     ranges = [s for s in goals if s and s[0] is not None]
     if not ranges:
-      return ""
+      never = [g for g in (adv.get("goals") or {}).values() if g.get("seeds") is None and g.get("examples_needed")]
+      first = next(((k, x) for g in never for k, x in g["examples_needed"].items() if x), None)
+      return ("no number of seeds can decide it with this test set" +
+              (f" ({first[1]} test examples at {first[0]} seeds could)" if first else ""))
     lo, hi = min(ranges, key=lambda s: s[0])
-    return f"{lo} seeds" if hi == lo else f"{lo}–{hi if hi is not None else 'over 200'} seeds"
+    return (f"{lo} seeds" if hi == lo else f"{lo}–{hi if hi is not None else 'over 200'} seeds") + " would decide it"
   need = row.get("seeds_needed")
-  return f"about {need} seeds" if need else ""
+  return f"about {need} seeds would decide it" if need else ""
 
 
 def component_sentence(row):
@@ -118,7 +121,7 @@ def component_sentence(row):
   detail = ", ".join(x for x in (est, where if est else "") if x)
   if v == claims.INCONCLUSIVE:
     need = _seeds_text(row)
-    tail = f"; {need} would decide it" if need else ""
+    tail = f"; {need}" if need else ""
     if "too few seeds" in row.get("why", ""):
       tail = f"; {row['why'].split(': ', 1)[-1]}"
     text = f"cannot tell yet ({v}: {detail}{tail})" if detail else f"cannot tell yet ({v}{tail})"

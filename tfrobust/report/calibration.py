@@ -1,208 +1,250 @@
-"""Operating characteristics of the verdict rules, measured: studies with a known truth are simulated with the
-noise of the committed mnist5k study and judged by the real report code (verdicts.judge on Observations with
-per-example outcomes), and the share of supported / against / inconclusive verdicts per true effect, and the
-coverage of the 95% intervals, is counted. `python -m tfrobust.calibrate` writes the table into
-docs/verdicts.md between CALIBRATION_START and CALIBRATION_END.
+"""Operating characteristics of the verdict rules, measured: studies with a known truth are made up, judged by the
+real report code (verdicts.judge), and per component, true effect and seed count the table gives P(supported),
+P(against), the coverage of the 95% intervals (jointly for a simultaneous family), each with its Clopper–Pearson
+95% bound, and the power beside them. `python -m tfrobust.calibrate` writes it into docs/verdicts.md.
 
-The simulated study is the committed one's grid: fixed_lr and constant_ratio × B = 16…256 × μ ∈ {0, 0.9} × 3
-seeds. A network's true accuracy is level + effect(B, μ, regime) + a seed effect (normal); its per-example
-outcomes come from a Gaussian copula: example i is right when √ρ·z_i + √(1−ρ)·e_ik < Φ⁻¹(p_k), z_i shared by
-every network (the correlation of networks scored on the same examples), e_ik its own. A fresh test set is drawn
-for every simulated study, so the truth is the accuracy over the population of examples.
+Two sources of studies, both with every component's true effect at truth × its margin (TRUTHS) and SEED_COUNTS
+seeds:
 
-C4 gets its own simulated study on the same grid (η = 0.02 at B₀ = 64, the mnist5k study's): every metric is a
-function of log2 T (clean −0.5 points, adversarial −2 points, log2 λ_max +0.5 per doubling of T) plus a separate
-effect of truth × margin per doubling of B at fixed T (accuracies falling, λ_max rising); the μ term's truth is 0.
+  synthetic  (synthetic_study.Synthetic) the grid of a real study — 2 regimes × B = 16…256 × μ ∈ {0, 0.9} — with a network's
+             true accuracy drawn from a Beta around its cell's accuracy (the seed effect: never outside [0, 1]) and
+             its per-example outcomes from a Gaussian copula (example i is right when √ρ·z_i + √(1−ρ)·e_ik <
+             Φ⁻¹(p_k), z_i shared by every network); ρ, the seed sd and the levels from a study (noise_of), a
+             fresh test set per simulated study.
+  real noise (pseudo_study.RealNoise) networks of a study trained at one cell's hyperparameters under many
+             seeds, relabelled into the cells of a pseudo-study (never the same network twice in one), with the
+             effect injected by flipping a known number of each network's right examples to wrong: the real
+             examples, ties, ceilings and between-network agreement are kept.
+
+The truth of each judged part is its estimand evaluated at the cells' true mean accuracies (effects.quantities
+on a noiseless study), so C1's slope, C2's contrasts, C3's difference in differences and C4's regression terms
+are compared with exactly what their intervals estimate. A claim is false where its truth is at or below the
+margin (directional: C1, C3) or at or above it (equivalence: C2, C4); the goals, on the Clopper–Pearson bounds:
+P(supported | claim false) ≤ 5% and coverage ≥ 93% in every cell.
 """
 
-import dataclasses
 import math
 import time
+from typing import Callable, Dict, Optional
 
 import numpy as np
 from scipy import stats as sp_stats
 
-from tfrobust.report import claims, effects, paired, verdicts
+from tfrobust.report import claims, effects, verdicts
 
 CALIBRATION_START = "<!-- calibration:start -->"
 CALIBRATION_END = "<!-- calibration:end -->"
 TRUTHS = (0.0, 0.5, 1.0, 2.0)  # true effect in margins
+SEED_COUNTS = (3, 6, 12, 24)
+LEVEL = 0.95
+GOAL_SUPPORTED, GOAL_COVERAGE = 0.05, 0.93
+BATCHES, MOMENTA = (16, 32, 64, 128, 256), (0.0, 0.9)
+FULL_GRID = tuple((r, b, m) for r in (effects.FIXED, effects.RATIO) for m in MOMENTA for b in BATCHES)
 
 
-@dataclasses.dataclass(frozen=True)
-class Noise:
-  """The noise of the committed mnist5k study (docs/results/mnist5k_study/report.md, 3 seeds; per-example outcomes
-  were not recorded then). sd_*: a network's sd over seeds, test-set sampling included, from the per-momentum slope
-  t-intervals (half-width h: sd = h·√3/t_{0.975,2}·√10, the median over regime × momentum); levels: the medians."""
-  clean_level: float = 0.975
-  clean_n: int = 1000  # mnist5k's test split
-  clean_sd: float = 0.006
-  adv_level: float = 0.89  # PGD L∞ at ε = 0.05, the report's median
-  adv_n: int = 500  # the robustness section's examples
-  adv_sd: float = 0.03
-  eig_level: float = 3.0  # log2 λ_max
-  eig_sd: float = 0.9
-  rho: float = 0.5  # assumed: not measurable without per-example outcomes; a flag of the command
-  momentum_gain: float = 0.01  # μ = 0.9 over μ = 0 at constant η/B (C3's common part)
+def clopper_pearson(k, n, level=LEVEL):
+  """(lower, upper) two-sided Clopper–Pearson bounds of a proportion k/n."""
+  a = (1 - level) / 2
+  lo = 0.0 if k == 0 else float(sp_stats.beta.ppf(a, k, n - k + 1))
+  hi = 1.0 if k == n else float(sp_stats.beta.ppf(1 - a, k + 1, n - k))
+  return lo, hi
 
 
-BATCHES, MOMENTA, SEEDS = (16, 32, 64, 128, 256), (0.0, 0.9), (0, 1, 2)
-SPAN = math.log2(BATCHES[-1] / BATCHES[0])  # doublings from B_ref to the largest B
-
-
-def _seed_sd(total, p, n):
-  """The seed part of a network's sd: the total less the binomial part, never below a third of the total."""
-  return math.sqrt(max(total ** 2 - p * (1 - p) / n, (total / 3) ** 2))
-
-
-def simulate(truth, rng, noise=Noise(), margins=None):
-  """Observations of one simulated study where every component's true effect is `truth` × its margin: C1 slopes
-  −truth·m (accuracy) and +truth·m (log2 λ_max) per doubling at every momentum; at constant η/B a straight drop in
-  log2 B whose largest contrast, B = 256 against 16, is −truth × the C2 margin; C3 E = +truth·m."""
-  m = margins or verdicts.margins()
-  z = {"clean": rng.standard_normal(noise.clean_n), "adv": rng.standard_normal(noise.adv_n)}
-  points = []
-  for regime in (effects.FIXED, effects.RATIO):
-    for mu in MOMENTA:
-      for b in BATCHES:
-        d = math.log2(b / BATCHES[0])
-        for s in SEEDS:
-          slope = -truth * (m["acc"] if regime == effects.FIXED else m["c2"] / SPAN) / 100
-          gain = (noise.momentum_gain + (truth * m["momentum"] / 100 if regime == effects.FIXED else 0.0)) * (mu > 0)
-          eig = noise.eig_level + (truth * m["eig"] * d if regime == effects.FIXED else 0)
-          points.append(_network(regime, b, mu, s, {"clean": noise.clean_level + slope * d + gain,
-                                                    "adv": noise.adv_level + slope * d + gain}, eig, z, rng, noise))
-  return points
-
-
-def _network(regime, b, mu, s, levels, eig, z, rng, noise, lr_used=None):
-  """One simulated network: true accuracies `levels` plus a seed effect, per-example outcomes from the copula on
-  the study's shared example difficulties z, and log2 λ_max `eig` plus its seed noise."""
-  vals = {}
-  for metric, n, sd in (("clean", noise.clean_n, noise.clean_sd), ("adv", noise.adv_n, noise.adv_sd)):
-    p = levels[metric]
-    p = min(max(p + rng.normal(0, _seed_sd(sd, p, n)), 1e-4), 1 - 1e-4)
-    latent = math.sqrt(noise.rho) * z[metric] + math.sqrt(1 - noise.rho) * rng.standard_normal(n)
-    vals[metric] = latent < sp_stats.norm.ppf(p)
-  return verdicts.Observation(
-      regime, b, mu, s, float(vals["clean"].mean()), float(vals["adv"].mean()),
-      2.0 ** (eig + rng.normal(0, noise.eig_sd)), trial_id=f"{regime}-b{b}-m{mu}-s{s}", clean_ex=vals["clean"],
-      adv_ex=vals["adv"], n_clean=noise.clean_n, n_adv=noise.adv_n, lr_used=lr_used)
-
-
-LR, BASE_B = 0.02, 64  # the mnist5k study's η at B₀
-T_SLOPES = {"clean": -0.005, "adv": -0.02, "eig": 0.5}  # per doubling of T: fractions (accuracies), log2 λ_max
-
-
-def simulate_temperature(truth, rng, noise=Noise(), margins=None):
-  """Observations of one simulated study for C4: metrics a function of log2 T plus truth × margin per doubling of
-  B at fixed T (accuracies: the acc margin in points; log2 λ_max: the eig margin)."""
-  m = margins or verdicts.margins()
-  z = {"clean": rng.standard_normal(noise.clean_n), "adv": rng.standard_normal(noise.adv_n)}
-  center = math.log2(LR / BASE_B)
-  points = []
-  for regime in (effects.FIXED, effects.RATIO):
-    for mu in MOMENTA:
-      for b in BATCHES:
-        lr = LR if regime == effects.FIXED else LR * b / BASE_B
-        t = math.log2(lr / (b * (1 - mu))) - center
-        d = math.log2(b / BATCHES[0])
-        for s in SEEDS:
-          levels = {k: level + T_SLOPES[k] * t - truth * m["acc"] / 100 * d
-                    for k, level in (("clean", noise.clean_level), ("adv", noise.adv_level))}
-          eig = noise.eig_level + T_SLOPES["eig"] * t + truth * m["eig"] * d
-          points.append(_network(regime, b, mu, s, levels, eig, z, rng, noise, lr_used=lr))
-  return points
-
-
-def true_value(comp, truth, margins, part=None):
-  """The true value of a judged part (a verdicts.json part): C4's log2 B term is ∓truth × margin (accuracies fall,
-  log2 λ_max rises), its μ term 0; C2's contrast at B is −truth × margin × log2(B/B_ref)/SPAN."""
-  part = part or {}
-  if comp.claim == "C4":
-    sign = 1.0 if comp.metric == "log2_eig" else -1.0
-    return sign * margins[comp.margin] * truth if part.get("name", "").startswith("log2 B") else 0.0
-  if comp.claim == "C2":
-    return -margins[comp.margin] * truth * math.log2((part.get("batch_size") or BATCHES[-1]) / BATCHES[0]) / SPAN
+def shifts(comp, truth, margins, cell, noise=None):
+  """(Δ accuracy as a fraction, Δ log2 λ_max) that a cell (regime, B, μ) gets so that `comp`'s true effect is
+  truth × its margin: C1 slopes per doubling of B at fixed η; C2 a straight drop in log2 B whose largest contrast
+  (B = 256 against 16) is the margin; C3 momentum's gain at fixed η larger by the margin (μ = 0 at fixed η lower);
+  C4 a B term at fixed T (accuracies fall, λ_max rises). Accuracies only ever fall: a real network's right
+  examples can be flipped to wrong."""
+  regime, b, mu = cell
+  d = math.log2(b / BATCHES[0])
   m = margins[comp.margin] * truth
-  return {claims.DECREASE: -m, claims.INCREASE: m, claims.POSITIVE: m, claims.EQUIVALENT: -m}[comp.kind]
+  if comp.claim in ("C1", "C4"):
+    if comp.claim == "C1" and regime != effects.FIXED:
+      return 0.0, 0.0
+    return (-m / 100 * d, 0.0) if comp.metric != "log2_eig" else (0.0, m * d)
+  if comp.claim == "C2":
+    return (-m / 100 * d / math.log2(BATCHES[-1] / BATCHES[0]) if regime == effects.RATIO else 0.0), 0.0
+  return (-m / 100 if regime == effects.FIXED and mu == MOMENTA[0] else 0.0), 0.0
 
 
-def run(replicates=200, *, reps=1000, noise=Noise(), seed=0, progress=None):
-  """{component: {truth: {"supported", "against", "inconclusive", "coverage", "n"}}} and the seconds taken."""
+def lr_of(regime, b, noise):
+  return noise.lr if regime == effects.FIXED else noise.lr * b / noise.base_batch_size
+
+
+def group_shifts(comps, truth, margins, cell):
+  """{metric: Δ accuracy}, Δ log2 λ_max of a cell with every component of a group at truth × its margin (the
+  components of one study never move each other's estimand: C1's slopes, C2's ratio contrasts and C3's
+  difference in differences are orthogonal on the grid)."""
+  acc, eig = {"clean": 0.0, "adv": 0.0}, 0.0
+  for comp in comps:
+    da, de = shifts(comp, truth, margins, cell)
+    if comp.metric == "log2_eig":
+      eig += de
+    else:
+      acc[comp.metric] += da
+  return acc, eig
+
+
+def true_parts(comp, cells, levels, eig_levels, noise, pair):
+  """{part name: truth} of a design whose cells have true mean accuracies `levels` ({cell: {metric: p}}) and log2
+  λ_max `eig_levels`: the part's estimand evaluated on a noiseless study (effects.quantities)."""
+  points = []
+  metric = "adv" if comp.metric == "adv" else "clean"
+  for s in (0, 1):
+    for c in cells:
+      r, b, mu = c
+      points.append(verdicts.Observation(r, b, mu, s, levels[c][metric], levels[c][metric], 2.0 ** eig_levels[c],
+                                         trial_id=f"{c}-{s}", n_clean=1, n_adv=1, lr_used=lr_of(r, b, noise)))
+  items, _ = effects.select(points, comp.metric, effects.ALL, comp.regimes)
+  qs, _ = effects.quantities(comp, items, pair, effects.grid_of(points))
+  scale = 1.0 if comp.metric == "log2_eig" else 100.0
+  return {q.name: effects.point_estimate(q) * scale for q in qs if q.judged and q.terms}
+
+
+def _cell_job(args):
+  """One (source, group, seeds, truth) cell of the table: its tallies per component (a process pool's unit)."""
+  source, group, seeds, t, replicates, seed, wanted = args
   margins = verdicts.margins()
   pair = (MOMENTA[0], MOMENTA[-1])
-  tally = {f"{c.claim}.{c.name}": {t: dict(supported=0, against=0, inconclusive=0, covered=0, intervals=0,
-                                            joint=0, families=0) for t in TRUTHS} for c in verdicts.COMPONENTS}
+  comps = [c for c in verdicts.COMPONENTS if c.claim in source.groups[group]]
+  cells = source.design(group)
+  levels, eigs = {}, {}
+  for c in cells:
+    levels[c], eigs[c] = source.cell_truth(comps, t, margins, c)
+  judged = [c for c in comps if wanted is None or f"{c.claim}.{c.name}" in wanted]
+  truth = {c: true_parts(c, cells, levels, eigs, source.noise, pair) for c in judged}
+  tallies = {c: dict(supported=0, against=0, inconclusive=0, covered=0, intervals=0, joint=0, families=0, n=0)
+             for c in judged}
+  for r in range(replicates):
+    rng = np.random.default_rng([seed, int(t * 100), seeds, r, sum(map(ord, group))])
+    points = source.study(comps, t, margins, seeds, rng)
+    for c in judged:
+      row = verdicts.judge(c, points, effects.ALL, margins[c.margin], pair=pair, with_advice=False)
+      _count(tallies[c], c, row, truth[c])
+  return group, seeds, t, {f"{c.claim}.{c.name}": v for c, v in tallies.items()}
+
+
+def run(source, replicates=400, *, truths=TRUTHS, seed_counts=SEED_COUNTS, components=None, seed=0, processes=1,
+        progress: Optional[Callable] = None):
+  """{component: {seeds: {truth: cell}}} and the seconds taken; a cell counts supported, against, inconclusive,
+  and the intervals and families covering their truth over `replicates` studies. Seed counts whose design needs
+  more networks than the source has are left out."""
+  jobs = []
+  for group, claims_of in source.groups.items():
+    comps = [c for c in verdicts.COMPONENTS if c.claim in claims_of]
+    if components is not None and not any(f"{c.claim}.{c.name}" in components for c in comps):
+      continue
+    for seeds in seed_counts:
+      cap = source.capacity(group)
+      if cap is not None and seeds * len(source.design(group)) > cap:
+        continue
+      jobs += [(source, group, seeds, t, replicates, seed, components) for t in truths]
   start = time.time()
-  for t in TRUTHS:
-    for r in range(replicates):
-      rng = np.random.default_rng([seed, int(t * 100), r])
-      studies = {"C1-C3": simulate(t, rng, noise, margins), "C4": simulate_temperature(t, rng, noise, margins)}
-      for comp in verdicts.COMPONENTS:
-        points = studies["C4" if comp.claim == "C4" else "C1-C3"]
-        row = verdicts.judge(comp, points, effects.ALL, margins[comp.margin], pair=pair)
-        cell = tally[f"{comp.claim}.{comp.name}"][t]
-        vote = claims.vote(row["verdict"])
-        cell[{claims.SUPPORTED: "supported", claims.NOT_SUPPORTED: "against"}.get(vote, "inconclusive")] += 1
-        families = {}
-        for part in row["parts"]:
-          if part["ci"] is not None and part["judged"]:
-            truth = true_value(comp, t, margins, part)
-            cell["intervals"] += 1
-            cell["covered"] += part["ci"][0] <= truth <= part["ci"][1]
-            families.setdefault(part["momentum"], []).append(part["ci"][0] <= truth <= part["ci"][1])
-        if comp.kind == claims.EQUIVALENT:  # a simultaneous family per momentum (C2) or one (C4)
-          cell["families"] += len(families)
-          cell["joint"] += sum(all(f) for f in families.values())
-      if progress:
-        progress(t, r)
-  out = {k: {t: {"supported": c["supported"] / replicates, "against": c["against"] / replicates,
-                 "inconclusive": c["inconclusive"] / replicates,
-                 "coverage": c["covered"] / c["intervals"] if c["intervals"] else math.nan,
-                 "joint": c["joint"] / c["families"] if c["families"] else math.nan, "n": replicates}
-             for t, c in by.items()} for k, by in tally.items()}
-  return out, time.time() - start
+  table: Dict[str, Dict[int, Dict[float, dict]]] = {}
+  if processes > 1:
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+      results = pool.imap(_cell_job, jobs)
+      results = list(_each(results, progress))
+  else:
+    results = list(_each(map(_cell_job, jobs), progress))
+  for group, seeds, t, tallies in results:
+    for key, tally in tallies.items():
+      table.setdefault(key, {}).setdefault(seeds, {})[t] = tally
+  order = [f"{c.claim}.{c.name}" for c in verdicts.COMPONENTS]
+  table = {k: {s: dict(sorted(by.items())) for s, by in sorted(table[k].items())} for k in order if k in table}
+  return table, time.time() - start
+
+
+def _each(results, progress):
+  for res in results:
+    if progress:
+      progress(*res[:3])
+    yield res
+
+
+def _count(tally, comp, row, truth):
+  tally["n"] += 1
+  vote = claims.vote(row["verdict"])
+  tally[{claims.SUPPORTED: "supported", claims.NOT_SUPPORTED: "against"}.get(vote, "inconclusive")] += 1
+  families = {}
+  for part in row["parts"]:
+    if part["ci"] is not None and part["judged"] and part["name"] in truth:
+      hit = part["ci"][0] <= truth[part["name"]] <= part["ci"][1]
+      tally["intervals"] += 1
+      tally["covered"] += hit
+      families.setdefault(part["momentum"], []).append(hit)
+  if comp.kind == claims.EQUIVALENT:  # a simultaneous family per momentum (C2) or one (C4)
+    tally["families"] += len(families)
+    tally["joint"] += sum(all(f) for f in families.values())
+
+
+def claim_false(kind, truth):
+  return truth >= 1.0 if kind == claims.EQUIVALENT else truth <= 1.0
+
+
+def power_truth(kind):
+  """The truth at which P(supported) is the power: 0 for an equivalence, 2 × the margin for a directional claim."""
+  return 0.0 if kind == claims.EQUIVALENT else 2.0
 
 
 def goals(table):
-  """[(component, problem)] where the table misses the goals: P(supported) ≤ 5% where the claim is false (a true
-  effect at or below the margin; for C2's equivalence, at or above it) and coverage ≥ 93%, jointly for a
-  simultaneous family."""
+  """[(component, seeds, problem)] where a Clopper–Pearson bound misses a goal: the upper bound of P(supported)
+  above 5% where the claim is false, or the upper bound of the coverage (joint for a family) below 93%."""
   kinds = {f"{c.claim}.{c.name}": c.kind for c in verdicts.COMPONENTS}
   bad = []
-  for comp, by in table.items():
-    for t, cell in by.items():
-      false_claim = t >= 1.0 if kinds[comp] == claims.EQUIVALENT else t <= 1.0
-      if false_claim and cell["supported"] > 0.05:
-        bad.append((comp, f"P(supported | truth {t:g}× margin) = {cell['supported']:.3f} > 0.05"))
-      if cell["coverage"] < 0.93:
-        bad.append((comp, f"coverage at truth {t:g}× margin = {cell['coverage']:.3f} < 0.93"))
-      if cell.get("joint", math.nan) < 0.93:
-        bad.append((comp, f"joint coverage at truth {t:g}× margin = {cell['joint']:.3f} < 0.93"))
+  for comp, by_seeds in table.items():
+    for seeds, by in by_seeds.items():
+      for t, c in by.items():
+        if claim_false(kinds[comp], t):
+          hi = clopper_pearson(c["supported"], c["n"])[1]
+          if hi > GOAL_SUPPORTED:
+            bad.append((comp, seeds, f"P(supported | truth {t:g}× margin) ≤ {hi:.3f} (bound) > {GOAL_SUPPORTED}"))
+        for what in ("covered", "joint"):
+          total = c["intervals"] if what == "covered" else c["families"]
+          if total and clopper_pearson(c[what], total)[1] < GOAL_COVERAGE:
+            bad.append((comp, seeds, f"{'coverage' if what == 'covered' else 'joint coverage'} at truth {t:g}× "
+                        f"margin {c[what] / total:.3f} (upper bound below {GOAL_COVERAGE})"))
   return bad
 
 
-def markdown(table, *, seconds, replicates, reps, cpu, noise=Noise()):
-  """The table docs/verdicts.md quotes, with how it was made."""
-  lines = [f"{replicates} simulated studies per truth, {reps} bootstrap replicates each; {seconds:.0f} s on {cpu}. "
-           f"Noise (mnist5k): clean {100 * noise.clean_level:g}% on {noise.clean_n} examples, seed sd "
-           f"{100 * noise.clean_sd:g} points; adversarial {100 * noise.adv_level:g}% on {noise.adv_n}, seed sd "
-           f"{100 * noise.adv_sd:g}; log2 λ_max sd {noise.eig_sd:g}; example correlation ρ = {noise.rho:g} "
-           "(assumed); 3 seeds. Truth in margins (C2: the largest contrast, B = 256 against 16); P(against) counts "
-           "contradicted and negligible; C2 and C4 claim equivalence, so their false claims are the truths at or "
-           "above the margin. Joint coverage: the share of simultaneous families (C2: per momentum; C4: the two "
-           "terms) whose every interval covers its truth.", "",
-           "| component | truth (× margin) | P(supported) | P(against) | P(inconclusive) | coverage of 95% intervals "
-           "| joint coverage |", "|---|---|---|---|---|---|---|"]
-  for comp, by in table.items():
-    for t, c in by.items():
-      joint = "—" if math.isnan(c.get("joint", math.nan)) else f"{c['joint']:.3f}"
-      lines.append(f"| {comp} | {t:g} | {c['supported']:.3f} | {c['against']:.3f} | {c['inconclusive']:.3f} | "
-                   f"{c['coverage']:.3f} | {joint} |")
+def _rate(k, n, bound):
+  if not n:
+    return "—"
+  lo, hi = clopper_pearson(k, n)
+  return f"{k / n:.3f} (≤ {hi:.3f})" if bound == "upper" else f"{k / n:.3f} (≥ {lo:.3f})"
+
+
+def markdown(table, *, source, seconds, replicates, cpu):
+  """One table per source: a row per component × seeds; P(supported) per truth (the false claims' with their
+  upper bound), the power, P(against) at the margin, the lowest coverage and joint coverage over the truths."""
+  kinds = {f"{c.claim}.{c.name}": c.kind for c in verdicts.COMPONENTS}
+  head = "| component | seeds | studies | " + " | ".join(f"P(supported), truth {t:g}" for t in TRUTHS) + \
+      " | power | P(against), truth 1 | coverage (lowest) | joint coverage (lowest) |"
+  lines = [f"**{source.name}** ({source.describe()}): {replicates} studies per cell; {seconds:.0f} s on {cpu}.", "",
+           head, "|" + "---|" * (head.count("|") - 1)]
+  for comp, by_seeds in table.items():
+    for seeds, by in by_seeds.items():
+      cells = []
+      for t in TRUTHS:
+        c = by.get(t)
+        cells.append("—" if c is None else _rate(c["supported"], c["n"], "upper") if claim_false(kinds[comp], t)
+                     else f"{c['supported'] / c['n']:.3f}")
+      pt = by.get(power_truth(kinds[comp]))
+      power = "—" if pt is None else f"{pt['supported'] / pt['n']:.2f}"
+      at = by.get(1.0)
+      against = "—" if at is None else f"{at['against'] / at['n']:.3f}"
+      cov = min(by.values(), key=lambda c: c["covered"] / max(c["intervals"], 1))
+      joint = min(by.values(), key=lambda c: c["joint"] / max(c["families"], 1))
+      n = min(c["n"] for c in by.values())
+      lines.append(f"| {comp} | {seeds} | {n} | " + " | ".join(cells) + f" | {power} | {against} | "
+                   f"{_rate(cov['covered'], cov['intervals'], 'lower')} | "
+                   f"{_rate(joint['joint'], joint['families'], 'lower')} |")
   missed = goals(table)
-  lines += ["", "Goals (P(supported) ≤ 5% where the claim is false; coverage ≥ 93%): "
-            + ("all met." if not missed else "missed: " + "; ".join(f"{c}: {w}" for c, w in missed) + ".")]
+  lines += ["", f"Goals (Clopper–Pearson 95% bounds: P(supported) ≤ {GOAL_SUPPORTED:g} where the claim is false, "
+            f"coverage ≥ {GOAL_COVERAGE:g}): " + ("all met." if not missed else "missed: " + "; ".join(
+                f"{c} at {s} seeds: {w}" for c, s, w in missed) + ".")]
   return "\n".join(lines) + "\n"
 
 

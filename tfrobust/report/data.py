@@ -12,7 +12,7 @@ import numpy as np
 from tfrobust.config import REGIMES
 from tfrobust.records import names as record_names
 from tfrobust.records import run as run_records
-from tfrobust.records.trial import adv_accuracy, adv_examples, same_eps
+from tfrobust.records.trial import adv_accuracy, adv_examples, choose_adv, same_eps
 from tfrobust.records import sweep as sweep_records
 from tfrobust.report import epsfree, quality, verdicts
 
@@ -140,3 +140,18 @@ def missing_points(trials, sweep):
   want = {(str(r), int(b), round(float(m), 6), int(s))
           for r in axes[0] for b in axes[1] for m in axes[2] for s in axes[3]}
   return sorted(want - have), sorted(have - want), src
+
+
+def load_observations(sweep_dir):
+  """(Observations of a finished sweep with their per-example outcomes, its sweep.json or {}): what the
+  calibration's real-noise source and noise estimates read. ValueError when the sweep holds no trial."""
+  trials, _ = sweep_records.load_trials(sweep_dir)
+  if not trials:
+    raise ValueError(f"{sweep_dir}: no finished trial")
+  try:
+    sweep = sweep_records.read_sweep(sweep_dir) or {}
+  except ValueError:
+    sweep = {}
+  choice = choose_adv(trials, sweep.get("report_eps"))
+  points = to_observations(trials, choice, read_examples(sweep_dir, trials), lines=read_lines(sweep_dir))
+  return [p for p in points if p.kind in quality.IN_FITS], sweep, trials
