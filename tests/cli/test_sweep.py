@@ -22,6 +22,9 @@ def _keys(sweep_dir):
     (["--seeds=0,0"], "--seeds"),  # Grid.validate, before TensorFlow loads
     (["--batch_sizes=16,x"], "--batch_sizes"),  # the list flag's numbers
     (["--budget=steps", "--batch_sizes=16,64", "--base_batch_size=64"], "--budget"),  # 45 updates < 89 a B=16 epoch
+    (["--seeds=auto", "--max_seeds=2"], "--max_seeds"),  # below the first look
+    (["--seeds=auto", "--looks=6,3"], "--looks"),  # not ascending
+    (["--seeds=auto", "--max_seeds=201"], "--max_seeds"),  # a cap above 200
 ])
 def test_bad_grid_one_line_exit_2_nothing_written(tmp_path, args, flag):
   sweep = tmp_path / "s"
@@ -41,3 +44,41 @@ def test_directory_with_another_grid_is_refused_and_report_needs_results(tmp_pat
   assert _keys(sweep) == ["fixed_lr-b64-m0.9-s0"]
   empty = run_module("tfrobust.report", f"--sweep_dir={tmp_path / 'nothing'}")
   assert empty.returncode == 2 and empty.stderr.startswith("error:")
+
+
+AUTO = ["--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr,constant_ratio", "--batch_sizes=16,64",
+        "--momenta=0,0.9", "--seeds=auto", "--looks=3", "--max_seeds=4", "--attacks=fgsm", "--eps=0.1",
+        "--report_eps=0.1", "--hessian_top_k=1", "--hessian_max_iter=5"]
+
+
+def test_an_auto_study_killed_between_looks_resumes_the_same_plan(tmp_path):
+  """--seeds=auto: the first look's 3 seeds over the whole grid, the verdicts, then the next look. Killed (SIGKILL)
+  as soon as the first look is judged, the same command continues with the second look: every point once."""
+  import signal
+  import subprocess
+  import sys
+  import time
+  from conftest import ROOT
+  sweep = str(tmp_path / "s")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  proc = subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *AUTO, f"--sweep_dir={sweep}"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  seen = []
+  for line in proc.stdout:
+    seen.append(line)
+    if line.startswith("look 1 "):
+      proc.send_signal(signal.SIGKILL)
+      break
+  proc.wait(timeout=60)
+  assert any(line.startswith("look 1 (3 seeds)") for line in seen), seen[-5:]
+  with open(os.path.join(sweep, "sweep.json")) as f:
+    plan = json.load(f)
+  assert plan["seeds"] == "auto" and plan["sequential"]["looks"] == [3, 4]
+  assert len(_keys(sweep)) == 24
+  again = run_module("tfrobust.sweep", *AUTO, f"--sweep_dir={sweep}", timeout=300)
+  assert again.returncode == 0, again.stderr[-3000:]
+  keys = _keys(sweep)
+  assert len(keys) == len(set(keys)) == 32  # the second look's seed added to all 8 cells, nothing twice
+  assert "look 1 (3 seeds)" in again.stdout and "look 2 (4 seeds)" in again.stdout
+  other = run_module("tfrobust.sweep", *AUTO[:-6], "--max_seeds=5", *AUTO[-5:], f"--sweep_dir={sweep}")
+  assert other.returncode == 2 and "different study" in other.stderr  # another plan: refused

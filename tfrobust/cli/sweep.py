@@ -12,6 +12,7 @@ Distributed (keras-tuner's chief/worker mode), one chief (the oracle) and any nu
   KERASTUNER_TUNER_ID=tuner0  KERASTUNER_ORACLE_IP=HOST KERASTUNER_ORACLE_PORT=PORT python -m tfrobust.sweep ...
 """
 
+import dataclasses
 import os
 
 from absl import flags as absl_flags
@@ -22,6 +23,7 @@ from tfrobust.cli.flags import study as study_flags
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.report import build as report
+from tfrobust.report import effects, sequential
 
 FLAGS = absl_flags.FLAGS
 flags.define_flags()
@@ -33,13 +35,17 @@ def main(argv):
   cli.check_no_arguments(argv)
   if not FLAGS.sweep_dir:
     raise cli.UsageError("--sweep_dir: required (where the study is written and resumed)")
+  plan = study_flags.plan_from_flags()
   grid = study_flags.grid_from_flags().validate()
   experiment = flags.experiment_from_flags(FLAGS).validate()
   from tfrobust import distribute  # TensorFlow from here on: bad flags were refused without it
   from tfrobust.study import runner, tuner
   strategy = None if tuner.is_oracle() else distribute.make_strategy(FLAGS.num_cpu_devices)
-  outcome = runner.run_study(grid, experiment, FLAGS.sweep_dir, strategy=strategy, report_eps=FLAGS.report_eps,
-                             trial_progress=FLAGS.trial_progress)
+  kw = dict(strategy=strategy, report_eps=FLAGS.report_eps, trial_progress=FLAGS.trial_progress)
+  if plan is None:
+    outcome = runner.run_study(grid, experiment, FLAGS.sweep_dir, **kw)
+  else:
+    outcome = run_looks(plan, grid, experiment, **kw)
   if outcome is None:  # a distributed worker: the chief sums up
     return 0
   if sweep_records.read_lines(FLAGS.sweep_dir).by_id:
@@ -48,6 +54,30 @@ def main(argv):
     print(f"study: {len(outcome.failed)} trial(s) failed ({', '.join(outcome.failed[:5])}); their errors are "
           f"in {os.path.join(FLAGS.sweep_dir, names.RESULTS_FILE)}", flush=True)
   return 0 if outcome.complete else 1
+
+
+def run_looks(plan, grid, experiment, **kw):
+  """A --seeds=auto study: each look's seeds over the whole grid (every point once, resumable like any study),
+  then the group-sequential verdicts; the next look while a component that can still be decided is undecided.
+  Every process (chief, workers, a resumed run) takes the same decisions from the same results."""
+  from tfrobust.study import runner  # pylint: disable=import-outside-toplevel
+  seeds, outcome = plan.looks[0], None
+  for look, seeds in enumerate(plan.looks, 1):
+    grid_k = dataclasses.replace(grid, seeds=tuple(range(seeds)))
+    outcome = runner.run_study(grid_k, experiment, FLAGS.sweep_dir, sequential=plan.as_dict(), look=look, **kw)
+    rows = report.build(FLAGS.sweep_dir).rows
+    left = sequential.undecided(rows, plan, seeds)
+    decided = [f"{r['claim']}.{r['component']} {r['verdict']}" for r in rows if r["control"] == effects.ALL
+               and r["component"] != "claim" and r["verdict"] in sequential.DECIDED]
+    nxt = sequential.next_look(plan, seeds) if left else None
+    if outcome is not None:
+      print(f"look {look} ({seeds} seeds): decided {', '.join(decided) or 'none'}; "
+            + (f"undecided {', '.join(left)}; next look: {nxt} seeds" if nxt else
+               "stopping: " + (f"the cap of {plan.max_seeds} seeds is reached" if seeds >= plan.max_seeds
+                               else "every component is decided or cannot be decided within the plan")), flush=True)
+    if nxt is None:
+      break
+  return outcome
 
 
 def run():

@@ -17,6 +17,11 @@ RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".lock"
 TRIALS_DIR = "trials"
 TUNER_DIR = "tuner"
+
+
+def tuner_dir(look=None):
+  """keras-tuner's project directory: one per look of a sequential study (its grid grows look by look)."""
+  return TUNER_DIR if look is None else f"{TUNER_DIR}_look{look}"
 REPORT_DIR = "report"
 
 

@@ -119,12 +119,13 @@ def advise(comp, verdict, parts: List[dict], ivs: List[paired.Interval], margin,
   goals = {}
   for goal in _goals(kind):
     ivs_j = [iv for _, iv in judged]
-    at_now = [power(kind, goal, [iv], margin, max(now, 2)) for iv in ivs_j]
-    worst = int(np.argmin(at_now)) if goal == "support" else int(np.argmax(at_now))
+    never = power(kind, goal, ivs_j, margin, _INF_SEEDS) < POWER
+    at = [power(kind, goal, [iv], margin, _INF_SEEDS if never else max(now, 2)) for iv in ivs_j]
+    worst = int(np.argmin(at)) if goal == "support" else int(np.argmax(at))
     limiting = judged[worst]
     g = {"power_now": power(kind, goal, ivs_j, margin, max(now, 2)), "part": limiting[0]["name"],
          "variance": variance_shares(limiting[1]), "test_examples": limiting[1].n_examples}
-    if power(kind, goal, ivs_j, margin, _INF_SEEDS) < POWER:
+    if never:
       g["seeds"] = None
       g["examples_needed"] = {s: examples_needed(kind, goal, ivs_j, margin, s) for s in SEED_COUNTS}
     else:
@@ -156,8 +157,9 @@ def _goal_text(kind, goal, g, margin, unit):
   head = f"to {what}, limited by {g['part']} (variance: {split})"
   if g["seeds"] is None:
     n = g.get("test_examples")
-    need = ", ".join(f"{x} at {s} seeds" if x else f"none at {s} seeds" for s, x in g["examples_needed"].items())
-    return (f"{head}: never by seeds with this test set ({n} examples: the shared test-set sd alone leaves less than "
+    need = ", ".join(f"{x} at {s} seeds" if x else f"no test-set size at {s} seeds (the seeds' spread is too large)"
+                     for s, x in g["examples_needed"].items())
+    return (f"{head}: never by seeds with this test set ({n} examples: the test-set noise alone leaves less than "
             f"{100 * POWER:.0f}% power); test examples needed: {need}")
   out = f"{head}: {_range(*g['seeds'])} seeds for {100 * POWER:.0f}% power"
   if g.get("trials"):

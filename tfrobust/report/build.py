@@ -16,7 +16,7 @@ import sys
 from typing import List, Optional
 
 from tfrobust import io
-from tfrobust.report import claims, document, quality, render, stats, trials_csv, verdicts
+from tfrobust.report import claims, document, quality, render, sequential, stats, trials_csv, verdicts
 from tfrobust.report import data as report_data
 from tfrobust.records import names as record_names
 from tfrobust.records import sweep as sweep_records
@@ -149,9 +149,10 @@ def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARG
   choice = choose_adv(trials, (sweep or {}).get("report_eps"))
   points = to_observations(trials, choice, report_data.read_examples(sweep_dir, trials), trained_loss=trained_loss,
                            lines=report_data.read_lines(sweep_dir))
-  rows = verdicts.judge_claims(points, acc_margin=margins["acc"], eig_margin=margins["eig"],
-                               momentum_margin=margins["momentum"], c2_margin=margins["c2"], min_seeds=min_seeds,
-                               sweep=sweep)
+  kw = dict(acc_margin=margins["acc"], eig_margin=margins["eig"], momentum_margin=margins["momentum"],
+            c2_margin=margins["c2"], min_seeds=min_seeds, sweep=sweep)
+  plan = sequential.plan_of(sweep)
+  rows = sequential.judge(points, plan, **kw) if plan else verdicts.judge_claims(points, **kw)
   return Context(os.path.normpath(sweep_dir), trials, points, rows, sweep, choice, regimes_of(trials, sweep), notes,
                  data_notes(trials, points), budget_text, margins, min_seeds, trained_loss, budget)
 

@@ -132,7 +132,10 @@ def missing_points(trials, sweep):
   """(missing keys, extra keys, where the grid came from); keys are (regime, B, μ, seed)."""
   have = {t.key for t in trials}
   grid = sweep or {}
-  if all(grid.get(k) for k in ("regimes", "batch_sizes", "momenta", "seeds")):
+  if isinstance(grid.get("seeds"), str) and grid.get("regimes") and grid.get("batch_sizes") and grid.get("momenta"):
+    src = "sweep.json, with the seeds of the looks run so far (--seeds=auto)"
+    axes = [grid["regimes"], grid["batch_sizes"], grid["momenta"], sorted({k[3] for k in have})]
+  elif all(grid.get(k) for k in ("regimes", "batch_sizes", "momenta", "seeds")):
     src, axes = "sweep.json", [grid["regimes"], grid["batch_sizes"], grid["momenta"], grid["seeds"]]
   else:
     src = "inferred from the results (no usable grid in sweep.json): every regime × B × μ × seed seen"

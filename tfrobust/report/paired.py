@@ -138,12 +138,24 @@ def half_width(sd_seed, sd_own, sd_shared, n_seeds, q_seed=None, q_shared=Z):
 _QUANTILES: Dict[tuple, Tuple[float, float]] = {}  # a study judges the same family shapes many times
 
 
-def _max_quantiles(weights, key, draws=20000):
-  """(q_seed, q_shared): 95% quantiles of max_j |t_j| and max_j |z_j| over a family whose per-seed effects are
+def z_quantile(level):
+  """The two-sided normal quantile of a confidence level (1.96 at 0.95)."""
+  return float(sp_stats.norm.ppf(0.5 + level / 2))
+
+
+def _max_quantiles(weights, key, draws=20000, level=LEVEL):
+  """(q_seed, q_shared): `level` quantiles of max_j |t_j| and max_j |z_j| over a family whose per-seed effects are
   weighted sums of independent N(0, 1) networks (weights [quantity][measures, seeds], zero where a seed is
   absent): t_j the seed-mean over its own seeds divided by its own s/√S, z_j the mean over its exact sd."""
-  memo = (key, draws) + tuple((w.shape, w.tobytes()) for w in weights)
+  memo = (key, draws, level) + tuple((w.shape, w.tobytes()) for w in weights)
   if memo in _QUANTILES:
+    return _QUANTILES[memo]
+  if (1 - level) * draws < 100:  # beyond what the draws resolve (an early sequential look): Šidák from 95%
+    q_seed95, q_shared95 = _max_quantiles(weights, key, draws, LEVEL)
+    k_seed = math.log(LEVEL) / math.log(1 - 2 * sp_stats.t.sf(q_seed95, _seed_df(weights)))
+    k_shared = math.log(LEVEL) / math.log(1 - 2 * sp_stats.norm.sf(q_shared95))
+    _QUANTILES[memo] = (t_quantile(0.5 + level ** (1 / k_seed) / 2, _seed_df(weights)),
+                        float(sp_stats.norm.ppf(0.5 + level ** (1 / k_shared) / 2)))
     return _QUANTILES[memo]
   rng = np.random.default_rng([SEED, 11, zlib.crc32(key.encode())])
   vals = rng.standard_normal((draws, weights[0].shape[0]))
@@ -155,9 +167,14 @@ def _max_quantiles(weights, key, draws=20000):
     ts.append(mean / (per_seed.std(axis=1, ddof=1) / np.sqrt(len(present))))
     mw = w[:, present].sum(axis=1) / len(present)
     zs.append(vals @ mw / max(float(np.sqrt((mw ** 2).sum())), 1e-300))
-  _QUANTILES[memo] = (float(np.quantile(np.abs(np.stack(ts)).max(axis=0), LEVEL)),
-                      float(np.quantile(np.abs(np.stack(zs)).max(axis=0), LEVEL)))
+  _QUANTILES[memo] = (float(np.quantile(np.abs(np.stack(ts)).max(axis=0), level)),
+                      float(np.quantile(np.abs(np.stack(zs)).max(axis=0), level)))
   return _QUANTILES[memo]
+
+
+def _seed_df(weights):
+  """The fewest seeds of the family's contrasts, less one: the t df of its seed part."""
+  return int(min((np.abs(w).sum(axis=0) > 0).sum() for w in weights)) - 1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -175,9 +192,10 @@ def _examples(terms: Terms):
   return int(np.median(ns)) if ns else None
 
 
-def intervals(family: Sequence[Terms], *, key, scale=1.0, simultaneous=False) -> List[Interval]:
-  """One Interval per quantity of `family` (per-seed weighted sums of Measures), in the report's unit (× scale).
-  simultaneous=True: the intervals hold jointly (see the module docstring)."""
+def intervals(family: Sequence[Terms], *, key, scale=1.0, simultaneous=False, level=LEVEL) -> List[Interval]:
+  """One Interval per quantity of `family` (per-seed weighted sums of Measures), in the report's unit (× scale),
+  at confidence `level` (a group-sequential look uses its own). simultaneous=True: the intervals hold jointly (see
+  the module docstring)."""
   measures, index = [], {}
   for terms in family:
     for pairs in terms.values():
@@ -212,14 +230,14 @@ def intervals(family: Sequence[Terms], *, key, scale=1.0, simultaneous=False) ->
   ok = [i for i, iv in enumerate(out) if iv.se is not None]
   q_seed = q_shared = None
   if simultaneous and len(ok) > 1:
-    q_seed, q_shared = _max_quantiles([weights[i] for i in ok], key)
+    q_seed, q_shared = _max_quantiles([weights[i] for i in ok], key, level=level)
   final = []
   for iv in out:
     if iv.se is None:
       final.append(iv)
       continue
-    qs = t_quantile(0.5 + LEVEL / 2, iv.n_seeds - 1) if q_seed is None else q_seed
-    qz = Z if q_shared is None else q_shared
+    qs = t_quantile(0.5 + level / 2, iv.n_seeds - 1) if q_seed is None else q_seed
+    qz = z_quantile(level) if q_shared is None else q_shared
     h = float(half_width(iv.sd_seed, iv.sd_own, iv.sd_shared, iv.n_seeds, qs, qz))
     final.append(dataclasses.replace(iv, lo=iv.estimate - h, hi=iv.estimate + h, q_seed=qs, q_shared=qz))
   return final

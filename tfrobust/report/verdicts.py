@@ -1,7 +1,7 @@
 """Claims C1-C3 (claims.py) judged per component and control: the rows of DIR/report/verdicts.json.
 
 The unit of replication is the seed; every effect is computed within one seed from the networks' per-example
-outcomes (effects.py) and its interval comes from the paired two-level bootstrap (paired.py). A component of
+outcomes (effects.py) and its interval keeps the seeds', each network's and the shared test-set noise (paired.py). A component of
 C1 or C2 is judged at every momentum (its `parts`, each shown) and holds only where it holds at each.
 """
 
@@ -108,14 +108,15 @@ def floor_text(comp, points):
                  else "; no ε of the grid has a median accuracy away from 0% and 100%")
 
 
-def _judge_parts(comp, qs, margin, key, min_seeds):
+def _judge_parts(comp, qs, margin, key, min_seeds, level=paired.LEVEL):
   """(parts, intervals): one verdicts.json part and its paired.Interval per quantity."""
   scale = 1.0 if comp.metric == "log2_eig" else 100.0
   groups = ([[q for q in qs if q.momentum == mu] for mu in sorted({q.momentum for q in qs})]
             if comp.kind == rules.EQUIVALENT else [qs])
   parts, ivs_all = [], []
   for g in groups:
-    ivs = paired.intervals([q.terms for q in g], key=key, scale=scale, simultaneous=comp.kind == rules.EQUIVALENT)
+    ivs = paired.intervals([q.terms for q in g], key=key, scale=scale, simultaneous=comp.kind == rules.EQUIVALENT,
+                           level=level)
     for q, iv in zip(g, ivs):
       ci = None if iv.lo is None else [iv.lo, iv.hi]
       verdict, why = rules.decide(comp.kind, ci, margin=margin, n_seeds=iv.n_seeds, min_seeds=min_seeds)
@@ -141,10 +142,11 @@ def _cost(points):
   return (len(points) // len(seeds) if seeds else None), (statistics.median(secs) if secs else None)
 
 
-def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid=None, with_advice=True):
+def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid=None, with_advice=True,
+          level=paired.LEVEL):
   """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out, and
   (with_advice) what would decide it. grid: the momenta and B judged (effects.Grid; default: those of every trial,
-  failed ones included)."""
+  failed ones included). level: the intervals' confidence (a group-sequential look's, sequential.py)."""
   grid = grid or effects.grid_of(points)
   if control == effects.ADVERSE and comp.metric == "log2_eig":
     return _row(comp, control, margin, verdict=rules.NOT_APPLICABLE,
@@ -166,7 +168,7 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid
   judged = [q for q in qs if q.judged]
   if not judged or all(not q.terms for q in judged):
     return _row(comp, control, margin, verdict=rules.NOT_MEASURED, why=note or "no seed gives a value", **base)
-  parts, ivs = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds)
+  parts, ivs = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds, level)
   jp = [p for p in parts if p["judged"]]
   verdict = rules.combine_parts([p["verdict"] for p in jp])
   same = [p for p in jp if p["verdict"] == verdict] or jp
@@ -213,16 +215,24 @@ def _claim_rows(claim, rows):
 
 
 def judge_claims(points, *, acc_margin=ACC_MARGIN, eig_margin=EIG_MARGIN, momentum_margin=MOMENTUM_MARGIN,
-                 c2_margin=C2_MARGIN, min_seeds=MIN_SEEDS, controls=effects.CONTROLS, sweep=None) -> List[dict]:
+                 c2_margin=C2_MARGIN, min_seeds=MIN_SEEDS, controls=effects.CONTROLS, sweep=None,
+                 level=paired.LEVEL) -> List[dict]:
   """Every component on every control, then one row per claim and control (component "claim"). sweep: the
-  sweep.json dict, whose grid decides the momenta and B judged (effects.grid_of)."""
+  sweep.json dict, whose grid decides the momenta and B judged (effects.grid_of); level: the intervals'
+  confidence (a look of a sequential study, sequential.py)."""
   m = margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin, c2_margin=c2_margin)
   grid = effects.grid_of(points, sweep)
   pair = effects.momenta_compared(points, grid)
+  rows = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, grid=grid, level=level)
+          for claim in STATEMENTS for c in COMPONENTS if c.claim == claim for control in controls]
+  return with_claim_rows(rows, controls)
+
+
+def with_claim_rows(component_rows, controls=effects.CONTROLS):
+  """The component rows, each claim's followed by its claim rows (when every control was judged)."""
   rows = []
   for claim in STATEMENTS:
-    mine = [judge(c, points, control, m[c.margin], min_seeds=min_seeds, pair=pair, grid=grid)
-            for c in COMPONENTS if c.claim == claim for control in controls]
+    mine = [r for r in component_rows if r["claim"] == claim]
     rows += mine + (_claim_rows(claim, mine) if tuple(controls) == effects.CONTROLS else [])
   return rows
 

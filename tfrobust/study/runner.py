@@ -45,8 +45,8 @@ class Study:
   """Runs grid points with shared data, strategy and compiled functions; records each in results.jsonl."""
 
   def __init__(self, grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None,
-               progress=True, trial_progress=False):
-    self.grid, self.experiment, self.sweep_dir = grid, experiment, sweep_dir
+               progress=True, trial_progress=False, look=None):
+    self.grid, self.experiment, self.sweep_dir, self.look = grid, experiment, sweep_dir, look
     self.report_eps, self.progress, self.trial_progress = report_eps, progress, trial_progress
     self._strategy = strategy
     self._dataset = dataset
@@ -168,17 +168,20 @@ class StudyOutcome:
 
 
 def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, report_eps=None, progress=True,
-              trial_progress=False):
+              trial_progress=False, sequential=None, look=None):
   """Runs (or resumes) the whole study; a StudyOutcome (None on a distributed worker). Bad input raises
-  UsageError before anything is written."""
+  UsageError before anything is written. sequential: the plan of a --seeds=auto study (its dict, recorded in
+  sweep.json instead of the seeds, which grow look by look); look: which look this grid is (1, 2, ...)."""
   experiment.validate()
   grid.validate()
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
                      epochs=experiment.train.epochs, **evaluators.settings(experiment))
+  if sequential is not None:
+    description.update(seeds="auto", sequential=sequential)
   for key in ("batch_size", "momentum", "seed", "lr_scaling", "scaled_lr", "max_steps", "budget"):
     description["base"].pop(key)  # per point (budget: the grid's, at the top level)
   study = Study(grid, experiment, sweep_dir, strategy=strategy, dataset=dataset, report_eps=report_eps,
-                progress=progress, trial_progress=trial_progress)
+                progress=progress, trial_progress=trial_progress, look=look)
   if not tuner_lib.is_oracle() or grid.budget == "steps":  # before sweep.json: bad input writes nothing
     grid.validate(num_train_examples=len(study.dataset.x_train), base=experiment.train,
                   num_replicas=1 if tuner_lib.is_oracle() else study.strategy.num_replicas_in_sync)

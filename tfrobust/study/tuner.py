@@ -78,8 +78,8 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
   def __init__(self, study, **kwargs):
     self.study = study
-    super().__init__(oracle=make_oracle(study.grid), directory=study.sweep_dir, project_name=names.TUNER_DIR,
-                     overwrite=False, **kwargs)
+    super().__init__(oracle=make_oracle(study.grid), directory=study.sweep_dir,
+                     project_name=names.tuner_dir(study.look), overwrite=False, **kwargs)
 
   def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
     v = trial.hyperparameters.values

@@ -6,6 +6,7 @@ from absl import flags
 
 from tfrobust import config as config_lib
 from tfrobust.cli import numbers
+from tfrobust.report import sequential
 from tfrobust.study import grid as grid_lib
 
 
@@ -16,7 +17,12 @@ def define_flags():
                     f"Learning-rate regimes: {', '.join(config_lib.REGIMES)} (η fixed, η/B fixed, η/√B fixed).")
   flags.DEFINE_list("batch_sizes", ["16", "32", "64", "128", "256"], "Batch sizes B of the grid.")
   flags.DEFINE_list("momenta", ["0", "0.9"], "Momenta μ of the grid.")
-  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds).")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the grid (error bars are over seeds), or auto: seeds are "
+                    "added look by look (--looks, --max_seeds) until every claim is decided, with a group-sequential "
+                    "rule that keeps P(supported | claim false) at most 2.5% over all looks (docs/verdicts.md).")
+  flags.DEFINE_integer("max_seeds", 24, "--seeds=auto: the most seeds any point gets (at most 200).")
+  flags.DEFINE_list("looks", ["3", "6", "12", "24"], "--seeds=auto: the seed counts at which the study is judged "
+                    "(strictly ascending; those below --max_seeds, then --max_seeds).")
   # A string, not an enum: a bad value is a UsageError from Grid.validate, like the other grid checks.
   flags.DEFINE_string("budget", "epochs", "What every point gets the same of: epochs (--epochs each; every B sees "
                       "the data equally often), steps (round(epochs · n_train / base_batch_size) SGD updates "
@@ -42,9 +48,18 @@ def set_study_defaults(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
     FLAGS.set_default(name, value)
 
 
+def plan_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
+  """The sequential plan of --seeds=auto (report.sequential.Plan), or None; UsageError on bad --looks/--max_seeds."""
+  if [s.strip().lower() for s in FLAGS.seeds] != ["auto"]:
+    return None
+  return sequential.make_plan(numbers("looks", FLAGS.looks, int), FLAGS.max_seeds)
+
+
 def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
-  """The Grid the flags ask for (not yet validated)."""
+  """The Grid the flags ask for (not yet validated); with --seeds=auto, the first look's seeds."""
+  plan = plan_from_flags(FLAGS)
+  seeds = tuple(range(plan.looks[0])) if plan else numbers("seeds", FLAGS.seeds, int)
   return grid_lib.Grid(regimes=tuple(FLAGS.regimes), batch_sizes=numbers("batch_sizes", FLAGS.batch_sizes, int),
-                       momenta=numbers("momenta", FLAGS.momenta), seeds=numbers("seeds", FLAGS.seeds, int),
+                       momenta=numbers("momenta", FLAGS.momenta), seeds=seeds,
                        budget=FLAGS.budget, target_train_loss=FLAGS.target_train_loss or None,
                        max_epochs=FLAGS.max_epochs)
