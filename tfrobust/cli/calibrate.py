@@ -30,6 +30,9 @@ flags.DEFINE_string("noise_from", None, "A finished study (any grid, per-example
                     "cells, the synthetic studies take (default: synthetic_study.Noise(), the committed mnist5k study's).")
 flags.DEFINE_string("save_base", None, "Write --from_study's networks as a compact .npz base (then exit).")
 flags.DEFINE_list("sources", ["synthetic", "real"], "Which tables: synthetic, real (needs --from_study).")
+flags.DEFINE_bool("sequential", True, "Also calibrate the --seeds=auto procedure (rows 'auto'): each study judged "
+                  "look by look at --looks with the group-sequential rule.")
+flags.DEFINE_list("looks", ["3", "6", "12", "24"], "The looks of the sequential rows.")
 flags.DEFINE_integer("processes", 2, "Worker processes (≥ 1).")
 flags.DEFINE_integer("seed", 0, "Random seed of the simulation.")
 flags.DEFINE_string("docs", None, "Markdown file whose calibration block is replaced by the tables.")
@@ -59,6 +62,9 @@ def main(argv):
   if FLAGS.replicates <= 0 or FLAGS.processes < 1:
     raise cli.UsageError("--replicates and --processes must be > 0")
   seeds = _seeds()
+  from tfrobust.report import sequential  # pylint: disable=import-outside-toplevel
+  if FLAGS.sequential:
+    seeds.append(sequential.make_plan(cli.numbers("looks", FLAGS.looks, int), int(FLAGS.looks[-1])))
   unknown = set(FLAGS.sources) - {"synthetic", "real"}
   if unknown or not FLAGS.sources:
     raise cli.UsageError(f"--sources: {', '.join(sorted(unknown)) or 'none'} (synthetic, real)")

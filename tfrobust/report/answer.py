@@ -98,8 +98,11 @@ def _seeds_text(row):
   no number of seeds is known to decide it."""
   adv = row.get("advice")
   if isinstance(adv, dict):
-    goals = [g.get("seeds") for g in (adv.get("goals") or {}).values()]
+    all_goals = adv.get("goals") or {}
+    goals = [g.get("seeds") for g in ([all_goals["support"]] if "support" in all_goals else all_goals.values())]
     ranges = [s for s in goals if s and s[0] is not None]
+    if not ranges and any(g.get("seeds") for g in all_goals.values()):
+      return "more than 200 seeds would be needed"
     if not ranges:
       never = [g for g in (adv.get("goals") or {}).values() if g.get("seeds") is None and g.get("examples_needed")]
       first = next(((k, x) for g in never for k, x in g["examples_needed"].items() if x), None)

@@ -72,7 +72,7 @@ def make_figures(ctx, out_dir):
   pts, choice, regimes, figs = ctx.points, ctx.choice, ctx.regimes, []
   if verdict_figures.verdict_picture(ctx.rows, os.path.join(out_dir, "verdicts.png")):
     figs.append(("verdicts.png", "The verdicts at a glance (control all): every judged part of every component — "
-                 "per momentum for C1, per B and momentum for C2 — as estimate (dot) and 95% paired-bootstrap "
+                 "per momentum for C1, per B and momentum for C2 — as estimate (dot) and 95% paired "
                  "interval (bar), coloured by the part's verdict, against the shaded ± margin band; each title "
                  "gives the component's verdict and, after the dash, its verdict on the other controls. An arrow: "
                  "the interval goes on beyond the drawn range."))

@@ -30,7 +30,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 from scipy import stats as sp_stats
 
-from tfrobust.report import claims, effects, verdicts
+from tfrobust.report import claims, effects, sequential, verdicts
 
 CALIBRATION_START = "<!-- calibration:start -->"
 CALIBRATION_END = "<!-- calibration:end -->"
@@ -116,13 +116,31 @@ def _cell_job(args):
   truth = {c: true_parts(c, cells, levels, eigs, source.noise, pair) for c in judged}
   tallies = {c: dict(supported=0, against=0, inconclusive=0, covered=0, intervals=0, joint=0, families=0, n=0)
              for c in judged}
+  plan = seeds if isinstance(seeds, sequential.Plan) else None
   for r in range(replicates):
-    rng = np.random.default_rng([seed, int(t * 100), seeds, r, sum(map(ord, group))])
-    points = source.study(comps, t, margins, seeds, rng)
+    rng = np.random.default_rng([seed, int(t * 100), plan.max_seeds if plan else seeds, r, 1 if plan else 0,
+                                 sum(map(ord, group))])
+    points = source.study(comps, t, margins, plan.max_seeds if plan else seeds, rng)
     for c in judged:
-      row = verdicts.judge(c, points, effects.ALL, margins[c.margin], pair=pair, with_advice=False)
+      if plan is None:
+        row = verdicts.judge(c, points, effects.ALL, margins[c.margin], pair=pair, with_advice=False)
+      else:
+        row = _sequential_row(c, points, plan, margins, pair)
+        tallies[c].setdefault("seeds_used", []).append(row["seeds_used"])
       _count(tallies[c], c, row, truth[c])
   return group, seeds, t, {f"{c.claim}.{c.name}": v for c, v in tallies.items()}
+
+
+def _sequential_row(comp, points, plan, margins, pair):
+  """The component's row at its stopping look of a sequential study (sequential.py): the first look whose verdict
+  is a decision, else the cap's; seeds_used added."""
+  row = None
+  for seeds, level in zip(plan.looks, sequential.levels(plan)):
+    subset = [p for p in points if p.seed < seeds]
+    row = verdicts.judge(comp, subset, effects.ALL, margins[comp.margin], pair=pair, with_advice=False, level=level)
+    if row["verdict"] in sequential.DECIDED:
+      break
+  return dict(row, seeds_used=seeds)
 
 
 def run(source, replicates=400, *, truths=TRUTHS, seed_counts=SEED_COUNTS, components=None, seed=0, processes=1,
@@ -137,7 +155,8 @@ def run(source, replicates=400, *, truths=TRUTHS, seed_counts=SEED_COUNTS, compo
       continue
     for seeds in seed_counts:
       cap = source.capacity(group)
-      if cap is not None and seeds * len(source.design(group)) > cap:
+      most = seeds.max_seeds if isinstance(seeds, sequential.Plan) else seeds
+      if cap is not None and most * len(source.design(group)) > cap:
         continue
       jobs += [(source, group, seeds, t, replicates, seed, components) for t in truths]
   start = time.time()
@@ -153,8 +172,13 @@ def run(source, replicates=400, *, truths=TRUTHS, seed_counts=SEED_COUNTS, compo
     for key, tally in tallies.items():
       table.setdefault(key, {}).setdefault(seeds, {})[t] = tally
   order = [f"{c.claim}.{c.name}" for c in verdicts.COMPONENTS]
-  table = {k: {s: dict(sorted(by.items())) for s, by in sorted(table[k].items())} for k in order if k in table}
+  table = {k: {s: dict(sorted(by.items())) for s, by in sorted(table[k].items(), key=lambda kv: _seed_order(kv[0]))}
+           for k in order if k in table}
   return table, time.time() - start
+
+
+def _seed_order(seeds):
+  return (1, seeds.max_seeds) if isinstance(seeds, sequential.Plan) else (0, seeds)
 
 
 def _each(results, progress):
@@ -221,7 +245,7 @@ def markdown(table, *, source, seconds, replicates, cpu):
   upper bound), the power, P(against) at the margin, the lowest coverage and joint coverage over the truths."""
   kinds = {f"{c.claim}.{c.name}": c.kind for c in verdicts.COMPONENTS}
   head = "| component | seeds | studies | " + " | ".join(f"P(supported), truth {t:g}" for t in TRUTHS) + \
-      " | power | P(against), truth 1 | coverage (lowest) | joint coverage (lowest) |"
+      " | power | P(against), truth 1 | coverage (lowest) | joint coverage (lowest) | seeds used: mean, 90% (truth 0; 2) |"
   lines = [f"**{source.name}** ({source.describe()}): {replicates} studies per cell; {seconds:.0f} s on {cpu}.", "",
            head, "|" + "---|" * (head.count("|") - 1)]
   for comp, by_seeds in table.items():
@@ -238,14 +262,29 @@ def markdown(table, *, source, seconds, replicates, cpu):
       cov = min(by.values(), key=lambda c: c["covered"] / max(c["intervals"], 1))
       joint = min(by.values(), key=lambda c: c["joint"] / max(c["families"], 1))
       n = min(c["n"] for c in by.values())
-      lines.append(f"| {comp} | {seeds} | {n} | " + " | ".join(cells) + f" | {power} | {against} | "
+      lines.append(f"| {comp} | {_seeds_label(seeds)} | {n} | " + " | ".join(cells) + f" | {power} | {against} | "
                    f"{_rate(cov['covered'], cov['intervals'], 'lower')} | "
-                   f"{_rate(joint['joint'], joint['families'], 'lower')} |")
+                   f"{_rate(joint['joint'], joint['families'], 'lower')} | {_used(by)} |")
   missed = goals(table)
   lines += ["", f"Goals (Clopper–Pearson 95% bounds: P(supported) ≤ {GOAL_SUPPORTED:g} where the claim is false, "
             f"coverage ≥ {GOAL_COVERAGE:g}): " + ("all met." if not missed else "missed: " + "; ".join(
-                f"{c} at {s} seeds: {w}" for c, s, w in missed) + ".")]
+                f"{c} at {_seeds_label(s)} seeds: {w}" for c, s, w in missed) + ".")]
   return "\n".join(lines) + "\n"
+
+
+def _seeds_label(seeds):
+  return f"auto ({', '.join(map(str, seeds.looks))})" if isinstance(seeds, sequential.Plan) else str(seeds)
+
+
+def _used(by):
+  """Seeds a sequential study used: mean and 90th percentile at truth 0 and at 2 × the margin ("—" if fixed)."""
+  out = []
+  for t in (0.0, 2.0):
+    used = (by.get(t) or {}).get("seeds_used")
+    if not used:
+      return "—"
+    out.append(f"{np.mean(used):.1f}, {np.percentile(used, 90):.0f}")
+  return "; ".join(out)
 
 
 def replace_block(text, block):

@@ -109,9 +109,9 @@ def data_notes(trials, points=()):
   fitted = [p for p in points if p.kind in quality.IN_FITS]
   paired_n = sum(1 for p in fitted if p.clean_ex is not None)
   if fitted and paired_n == len(fitted):
-    out.append(f"Every fitted trial recorded its per-example outcomes (examples.npz): the bootstrap resamples "
-               f"the {len(fitted[0].clean_ex)} test examples (clean) and the attacked ones once per replicate, "
-               "the same draw for every network.")
+    out.append(f"Every fitted trial recorded its per-example outcomes (examples.npz): the intervals take "
+               f"each network's own and the shared noise of the {len(fitted[0].clean_ex)} test examples (clean) and "
+               "of the attacked ones from them (paired.py).")
   elif fitted:
     tests = sorted({quality.test_examples(t)[1] for t in ok})
     out.append(f"{len(fitted) - paired_n} of {len(fitted)} fitted trials have no per-example outcomes "

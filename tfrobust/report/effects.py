@@ -1,5 +1,5 @@
 """The effects the claims judge, as per-seed weighted sums Σ w·value of networks' measures (paired.Terms), so that
-the paired bootstrap can recompute them from resampled test examples.
+their test-set noise follows from the networks' per-example outcomes (paired.py).
 
   C1   per momentum: the least-squares slope of the metric against log2 B within each seed (judged), and the
        per-B contrasts [v(B) − v(B_ref)]/log2(B/B_ref) (shown);
@@ -82,7 +82,7 @@ def grid_of(points, sweep=None):
 def measure(p, metric):
   """The Measure of a point's measured value, or (None, reason). Metrics: clean, adv (at the report's ε),
   log2_eig, and adv_auc (epsfree.py: the mean robust accuracy over [0, ε_max], per example from examples.npz, so
-  the paired bootstrap resamples it as it does an accuracy)."""
+  its test-set noise counts as an accuracy's)."""
   if metric == "adv_auc":
     if p.eps_free is None:
       return None, "no per-example attack curve (examples.npz) for the area under the robust-accuracy curve"

@@ -9,7 +9,7 @@ the robust-accuracy curve. Accuracy at one report ε has an ε to choose and a f
   area               mean over examples of the area under its own correct-vs-ε step curve on [0, ε_max] (trapezoid
                      rule over 0 and the grid; at ε = 0 the clean outcome), divided by ε_max: the mean robust
                      accuracy over [0, ε_max], a fraction. Per example it is a number in [0, 1], so the paired
-                     bootstrap resamples it like an accuracy (paired.Measure.correct may hold these areas).
+                     intervals count it as an accuracy (paired.Measure.correct may hold these areas).
 ε is on the [0, 1] pixel scale in the attack's norm.
 """
 
@@ -26,7 +26,7 @@ STATISTICS = (
     "bound; the share never fooled is given beside it)",
     "area: the mean over examples of the area under each one's correct-vs-ε curve on [0, ε_max] (trapezoid rule "
     "over 0 and the grid; at ε = 0 its clean outcome) divided by ε_max, i.e. the mean robust accuracy over "
-    "[0, ε_max]; per example a number in [0, 1], so the paired bootstrap resamples it like an accuracy")
+    "[0, ε_max]; per example a number in [0, 1], so its test-set noise counts as an accuracy's")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,7 +42,7 @@ def num_classes(trial):
 
 
 def test_examples(trial):
-  """(n, source): how many test examples the clean accuracy was measured on (for the bootstrap's fallback)."""
+  """(n, source): how many test examples the clean accuracy was measured on (for the binomial fallback)."""
   if trial.test_examples:
     return trial.test_examples, "recorded by the runs"
   rob = [r[4] for r in trial.robustness if r[4]]

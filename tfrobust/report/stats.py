@@ -1,5 +1,5 @@
 """Descriptive intervals for the figures: the mean over seeds of one grid point's accuracy or λ_max with a
-Student-t interval (scipy.stats.t). The verdicts' intervals come from the paired bootstrap (paired.py).
+Student-t interval (scipy.stats.t). The verdicts' intervals come from paired.py.
 """
 
 import dataclasses

@@ -6,8 +6,8 @@ of "T alone", which lets the metric bend in log T) plus the extra terms log2 B a
 coefficients at fixed T are C4's quantities: the log2 B coefficient (the metric's change per doubling of B at
 fixed T and μ) and the μ coefficient scaled to the grid's momenta (the change from the lowest to the highest μ at
 fixed T and B). The design depends on the hyperparameters only, so each coefficient is a fixed weighted sum of the
-seed's measured values (a row of the design's pseudo-inverse): a paired.Terms that the paired bootstrap resamples
-like every other effect. T is separable from B and μ only where η varies at a fixed B and μ (two regimes, or a
+seed's measured values (a row of the design's pseudo-inverse): a paired.Terms whose noise paired.py computes
+like every other effect's. T is separable from B and μ only where η varies at a fixed B and μ (two regimes, or a
 regime that scales η with B): a seed whose design is rank-deficient gives no value.
 """
 

@@ -1,7 +1,7 @@
 """Figures drawn from the verdict rows and the trials' effects: the verdict picture (verdicts.png: every judged
 part of every component as estimate ± 95% interval against the shaded ± margin band, coloured by verdict), C2's
 contrasts acc(B) − acc(B_ref) per momentum with the margin band, and C3's interaction (momentum's gain per regime
-over B). The intervals are the report's own (paired bootstrap, verdicts.json), not redrawn here.
+over B). The intervals are the report's own (paired.py, verdicts.json), not redrawn here.
 """
 
 import collections
