@@ -111,7 +111,7 @@ class StackedConv2D(layers.Conv2D):
 
   def convolution_op(self, inputs, kernel):
     strides, padding = list(self.strides), self.padding.upper()
-    if _native_grouped_conv():
+    if inputs.dtype != tf.float64 and _native_grouped_conv():  # neither oneDNN nor Eigen groups float64
       return tf.nn.convolution(inputs, kernel, strides, padding)
     xs = tf.split(inputs, self.groups, axis=-1)
     ks = tf.split(kernel, self.groups, axis=-1)
@@ -243,18 +243,18 @@ def stack_count(model):
   return model.get_layer("logits").stack if isinstance(model.get_layer("logits"), StackedDense) else 1
 
 
-def _network_axes(stacked):
-  """Per weight of `stacked` (in get_weights order): 0 where network k's part is index k of the first axis
-  (StackedDense kernels), -1 where it is block k of the last axis (every other weight)."""
+def network_axes(stacked, variables=None):
+  """Per variable of `stacked` (default: all its weights, in get_weights order): 0 where network k's part is index
+  k of the first axis (StackedDense kernels), -1 where it is block k of the last axis (every other weight)."""
   first = {id(layer.kernel) for layer in stacked.layers if isinstance(layer, StackedDense)}
-  return [0 if id(w) in first else -1 for w in stacked.weights]
+  return [0 if id(w) in first else -1 for w in (stacked.weights if variables is None else variables)]
 
 
 def unstack_weights(stacked, k):
   """Network k's weights in a stack, as the list that get_weights() of the plain model (stack=1) holds."""
   stack = stack_count(stacked)
   out = []
-  for axis, w in zip(_network_axes(stacked), stacked.get_weights()):
+  for axis, w in zip(network_axes(stacked), stacked.get_weights()):
     n = w.shape[-1] // stack
     out.append(w[k] if axis == 0 else w[..., k * n:(k + 1) * n])
   return out
@@ -264,7 +264,7 @@ def stack_weights(stacked, networks):
   """Sets the weights of a stack from K plain models' weights (each a get_weights() list), network k from
   networks[k]."""
   stacked.set_weights([np.stack(ws) if axis == 0 else np.concatenate(ws, axis=-1)
-                       for axis, ws in zip(_network_axes(stacked), zip(*networks))])
+                       for axis, ws in zip(network_axes(stacked), zip(*networks))])
 
 
 def check_input_shape(model, shape):

@@ -50,8 +50,10 @@ class Trainer:
   def _apply(self, strategy, grads, lr, momentum, weight_decay, nesterov):
     """Cross-replica: the update of `sgd.sgd_update` on each device's copy of each variable."""
     def update(var, grad, buffer):
-      new_w, new_v = sgd.sgd_update(var, buffer, grad, lr=lr, momentum=momentum,
-                                    weight_decay=weight_decay, nesterov=nesterov)
+      def c(value):  # the hyperparameters enter as float32; a float64 model (tests) takes them in its dtype
+        return tf.cast(value, var.dtype)
+      new_w, new_v = sgd.sgd_update(var, buffer, grad, lr=c(lr), momentum=c(momentum),
+                                    weight_decay=c(weight_decay), nesterov=c(nesterov))
       buffer.assign(new_v)
       return var.assign(new_w)
     for var, grad, buffer in zip(self.model.trainable_variables, grads, self.momentum_buffers):
@@ -63,7 +65,7 @@ class Trainer:
     grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     grad_norm = tf.linalg.global_norm(grads)
     ctx.merge_call(self._apply, args=(grads, lr, momentum, weight_decay, nesterov))
-    return loss_sum, correct, grad_norm
+    return [tf.cast(v, tf.float32) for v in (loss_sum, correct, grad_norm)]
 
   # ----- cross-replica, compiled -----
   def _train_steps(self, iterator, lrs, num_steps, momentum, weight_decay, nesterov):
@@ -90,7 +92,7 @@ class Trainer:
   def _loss_and_correct(self, x, y):
     def fn(x, y):
       logits = self.model(x, training=False)
-      return tf.reduce_sum(cross_entropy(y, logits)), tf.reduce_sum(_correct(y, logits))
+      return tf.cast(tf.reduce_sum(cross_entropy(y, logits)), tf.float32), tf.reduce_sum(_correct(y, logits))
     out = self.strategy.run(fn, args=(x, y))
     return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, o, axis=None) for o in out]
 
