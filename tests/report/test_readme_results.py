@@ -45,7 +45,7 @@ def test_verdict_table_names_the_deciding_component_and_follows_the_rows():
   rows = rr.verdict_rows(os.path.join(ROOT, "docs", "results"))
   table = rr.verdict_table({"digits_study": rows["digits_study"]})
   line = next(x for x in table.splitlines() if x.startswith("| C1:"))
-  assert "**not supported**: clean negligible, -0.27 [-0.62, +0.09]" in line
+  assert "**not supported**: clean negligible, -0.27 [-0.55, +0.01]" in line
   changed = [dict(r, verdict="supported") if (r["claim"], r["component"]) == ("C1", "claim") and
              r["control"] == "all" else r for r in rows["digits_study"]]
   assert rr.verdict_table({"digits_study": changed}) != table

@@ -123,7 +123,7 @@ def _cell_job(args):
     points = source.study(comps, t, margins, plan.max_seeds if plan else seeds, rng)
     for c in judged:
       if plan is None:
-        row = verdicts.judge(c, points, effects.ALL, margins[c.margin], pair=pair, with_advice=False)
+        row = verdicts.judge(c, points, effects.ALL, margins[c.margin], pair=pair, with_advice=False, shown=False)
       else:
         row = _sequential_row(c, points, plan, margins, pair)
         tallies[c].setdefault("seeds_used", []).append(row["seeds_used"])
@@ -137,7 +137,8 @@ def _sequential_row(comp, points, plan, margins, pair):
   row = None
   for seeds, level in zip(plan.looks, sequential.levels(plan)):
     subset = [p for p in points if p.seed < seeds]
-    row = verdicts.judge(comp, subset, effects.ALL, margins[comp.margin], pair=pair, with_advice=False, level=level)
+    row = verdicts.judge(comp, subset, effects.ALL, margins[comp.margin], pair=pair, with_advice=False, level=level,
+                         shown=False)
     if row["verdict"] in sequential.DECIDED:
       break
   return dict(row, seeds_used=seeds)

@@ -109,7 +109,8 @@ def floor_text(comp, points):
 
 
 def _judge_parts(comp, qs, margin, key, min_seeds, level=paired.LEVEL):
-  """(parts, intervals): one verdicts.json part and its paired.Interval per quantity."""
+  """(parts, intervals): one verdicts.json part and its paired.Interval per quantity (per judged quantity only
+  where qs holds no shown ones)."""
   scale = 1.0 if comp.metric == "log2_eig" else 100.0
   groups = ([[q for q in qs if q.momentum == mu] for mu in sorted({q.momentum for q in qs})]
             if comp.kind == rules.EQUIVALENT else [qs])
@@ -143,9 +144,10 @@ def _cost(points):
 
 
 def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid=None, with_advice=True,
-          level=paired.LEVEL):
+          level=paired.LEVEL, shown=True):
   """One row: the parts (per momentum, per contrast), the component's verdict and why, who was left out, and
-  (with_advice) what would decide it. grid: the momenta and B judged (effects.Grid; default: those of every trial,
+  (with_advice) what would decide it; shown=False leaves out the parts that are shown but not judged (C1's
+  per-B contrasts: the calibration needs only the verdict). grid: the momenta and B judged (effects.Grid; default: those of every trial,
   failed ones included). level: the intervals' confidence (a group-sequential look's, sequential.py)."""
   grid = grid or effects.grid_of(points)
   if control == effects.ADVERSE and comp.metric == "log2_eig":
@@ -168,7 +170,8 @@ def judge(comp, points, control, margin, *, min_seeds=MIN_SEEDS, pair=None, grid
   judged = [q for q in qs if q.judged]
   if not judged or all(not q.terms for q in judged):
     return _row(comp, control, margin, verdict=rules.NOT_MEASURED, why=note or "no seed gives a value", **base)
-  parts, ivs = _judge_parts(comp, qs, margin, f"{comp.claim}.{comp.name}", min_seeds, level)
+  parts, ivs = _judge_parts(comp, qs if shown else [q for q in qs if q.judged], margin,
+                            f"{comp.claim}.{comp.name}", min_seeds, level)
   jp = [p for p in parts if p["judged"]]
   verdict = rules.combine_parts([p["verdict"] for p in jp])
   same = [p for p in jp if p["verdict"] == verdict] or jp
