@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(TF)
 DEMO_DIR ?= runs/digits_study
 DEMO_STEPS_DIR ?= runs/digits_study_steps
 
-.PHONY: demo demo-steps run test venv ops bench clean readme-results calibration calibration-base
+.PHONY: demo demo-auto demo-steps run test venv ops bench clean readme-results calibration calibration-base
 
 $(STAMP): setup.py requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ ops: $(STAMP)
 
 demo: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study.cfg --sweep_dir=$(DEMO_DIR)
+
+# The same study with seeds added look by look until each claim is decided (--seeds=auto; up to 24 seeds).
+demo-auto: $(STAMP) ops
+	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study_auto.cfg --sweep_dir=runs/digits_study_auto
 
 # The same study under the steps budget (every network makes the same number of SGD updates).
 demo-steps: $(STAMP) ops

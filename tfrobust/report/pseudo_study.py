@@ -83,11 +83,8 @@ class RealNoise:
     return len(self.clean)
 
   def describe(self):
-    nz = self.noise
-    return (f"{len(self.clean)} networks of {self.source}, relabelled (designs: C1 and C2 five B at μ = 0.9, C3 both "
-            f"regimes × both μ at B = 64, C4 both regimes × B = 16, 256 × both μ): clean {100 * nz.level['clean']:.1f}% "
-            f"on {nz.n['clean']} examples, ρ = {nz.rho['clean']:.3f}; adversarial {100 * nz.level['adv']:.1f}% on "
-            f"{nz.n['adv']}, ρ = {nz.rho['adv']:.3f}")
+    return (f"{self.source}, relabelled (designs: C1 and C2 five B at μ = 0.9, C3 both regimes × both μ at B = 64, "
+            f"C4 both regimes × B = 16, 256 × both μ): {self.noise.text()}")
 
   def cell_truth(self, comps, truth, margins, cell):
     acc, eig = calibration.group_shifts(comps, truth, margins, cell)

@@ -36,6 +36,13 @@ class Noise:
   base_batch_size: int = 64
   source: str = "defaults (mnist5k scale)"
 
+  def text(self):
+    """The noise in words (the calibration tables' headers)."""
+    return (f"clean {100 * self.level['clean']:.1f}% on {self.n['clean']} examples, ρ = {self.rho['clean']:.3f}, "
+            f"seed sd {100 * self.seed_sd['clean']:.2f} points; adversarial {100 * self.level['adv']:.1f}% on "
+            f"{self.n['adv']}, ρ = {self.rho['adv']:.3f}, seed sd {100 * self.seed_sd['adv']:.2f}; log2 λ_max sd "
+            f"{self.eig_sd:.2f}")
+
 
 def copula_outcomes(p, z, rho, rng):
   """[networks, n] bool: network k right on example i when √ρ·z_i + √(1−ρ)·e_ik < Φ⁻¹(p_k)."""
@@ -60,11 +67,7 @@ class Synthetic:
     return None  # any number of seeds
 
   def describe(self):
-    nz = self.noise
-    return (f"the full grid; noise from {nz.source}: clean {100 * nz.level['clean']:.1f}% on {nz.n['clean']} "
-            f"examples, ρ = {nz.rho['clean']:.3f}, seed sd {100 * nz.seed_sd['clean']:.2f} points; adversarial "
-            f"{100 * nz.level['adv']:.1f}% on {nz.n['adv']}, ρ = {nz.rho['adv']:.3f}, seed sd "
-            f"{100 * nz.seed_sd['adv']:.2f}; log2 λ_max sd {nz.eig_sd:.2f}")
+    return f"the full grid; noise from {self.noise.source}: {self.noise.text()}"
 
   def cell_truth(self, comps, truth, margins, cell):
     """({metric: true mean accuracy}, log2 λ_max) of a cell: the levels, the T slopes (C4's study only: its
