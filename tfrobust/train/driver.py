@@ -177,7 +177,7 @@ def fit(trainer, dataset, config, *, checkpoint_dir, writer=None, progress=True)
         result.eval_s += time.perf_counter() - t0
       result.history.append(record)
       t0 = time.perf_counter()
-      _report_epoch(record, config.epochs, writer, progress)
+      report_epoch(record, config.epochs, writer, progress)
       result.summary_s += time.perf_counter() - t0
       epoch_sums.assign(tf.zeros(EPOCH_SUM_SLOTS, tf.float64))
       due = time.perf_counter() - last_checkpoint >= config.checkpoint_every_s
@@ -217,7 +217,7 @@ def epoch_record(sums, *, epoch, lr, train_s, wall_s, epoch_steps, steps):
           "epoch_steps": epoch_steps}
 
 
-def _report_epoch(record, epochs, writer, progress):
+def report_epoch(record, epochs, writer, progress):
   """The epoch as one printed line and as TensorBoard scalars (every key but the counters)."""
   if progress:
     test = (f" | test loss {record['test/loss']:.4f} acc {record['test/accuracy']:.4f}"

@@ -167,7 +167,7 @@ class StackedTrainer:
     return models.unstack_weights(self.model, k)
 
   def weight_norms(self):
-    return np.array([np.sqrt(sum(np.sum(np.square(w)) for w in self.network_weights(k)))
+    return np.array([np.sqrt(sum(np.sum(np.square(w, dtype=np.float64)) for w in self.network_weights(k)))
                      for k in range(self.stack)])
 
   def tracing_counts(self):
