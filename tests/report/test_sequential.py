@@ -75,3 +75,25 @@ def test_no_seeds_are_added_once_every_component_is_decided():
   beyond = [dict(open_[0], advice={"goals": {"support": {"seeds": [40, 90]}}})]
   assert sequential.undecided(beyond, plan, 6) == []  # more seeds than the cap
   assert sequential.next_look(plan, 24) is None
+
+
+def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_history(tmp_path):
+  import json
+  import os
+  import sys
+  sys.path.append(os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+  from synthetic import write_sweep  # pylint: disable=import-outside-toplevel
+  from tfrobust.records import names
+  from tfrobust.report import build
+  d = write_sweep(str(tmp_path), lambda regime, b, mu, s: (0.9, 0.6), seeds=range(6))
+  path = os.path.join(d, names.SWEEP_FILE)
+  with open(path) as f:
+    sweep = json.load(f)
+  sweep.update(seeds="auto", sequential=sequential.make_plan((3, 6), 6).as_dict())
+  with open(path, "w") as f:
+    json.dump(sweep, f)
+  md = open(build.write_report(d, with_figures=False), encoding="utf-8").read()
+  assert "## Looks (--seeds=auto)" in md and "Looks at 3, 6 seeds" in md
+  assert "C1.clean: " in md and "(3: " in md and "→ 6: " in md
+  rows = json.load(open(os.path.join(d, names.REPORT_DIR, "verdicts.json")))
+  assert all(r["sequential"]["plan"]["looks"] == [3, 6] for r in rows if r["component"] != "claim")

@@ -5,7 +5,8 @@ the short summary.md that README.md quotes. Every rule printed here is generated
 import collections
 import json
 
-from tfrobust.report import advice, beyond, breakdown, claims, effects, paired, quality, render, verdicts
+from tfrobust.report import (advice, beyond, breakdown, claims, effects, paired, quality, render, sequential,
+                             verdicts)
 from tfrobust.records.trial import adv_accuracy
 from tfrobust.report import answer  # the report's opening and its excluded-trials section
 from tfrobust.report.data import missing_points
@@ -240,6 +241,10 @@ def build_document(ctx):
   if ctx.notes:
     doc.append(("ul", ctx.notes))
   doc += answer.blocks(rows, ctx.figs)  # the answer first: sentences, verdicts.png, glossary, controls matrix
+  plan = sequential.plan_of(ctx.sweep)
+  if plan:  # a --seeds=auto study: its looks, their levels, and when each component was decided
+    doc += [("h", 2, "Looks (--seeds=auto)"), ("p", " ".join(sequential.__doc__.split("\n\n")[1].split())),
+            ("ul", sequential.summary(rows, plan))]
   doc += [("h", 2, "Verdicts (control: all)")] + ([("p", small)] if small else [])
   doc += [("table", COMPONENT_HEAD, component_rows(rows, (effects.ALL,)))]
   doc += [("p", line) for line in claim_lines(rows)] + [("p", power_line(rows))]
