@@ -115,7 +115,8 @@ def main(argv):
   worst = 0
   for source in sources:
     def progress(group, s, t, name=source.name):
-      print(f"{name}: {group}, {s} seeds, truth {t:g} × margin done", file=sys.stderr, flush=True)
+      print(f"{name}: {group}, {calibration.seeds_label(s)} seeds, truth {t:g} × margin done", file=sys.stderr,
+            flush=True)
     table, seconds = calibration.run(source, FLAGS.replicates, seed_counts=seeds, seed=FLAGS.seed,
                                      processes=FLAGS.processes, progress=progress)
     blocks.append(calibration.markdown(table, source=source, seconds=seconds, replicates=FLAGS.replicates,

@@ -263,17 +263,17 @@ def markdown(table, *, source, seconds, replicates, cpu):
       cov = min(by.values(), key=lambda c: c["covered"] / max(c["intervals"], 1))
       joint = min(by.values(), key=lambda c: c["joint"] / max(c["families"], 1))
       n = min(c["n"] for c in by.values())
-      lines.append(f"| {comp} | {_seeds_label(seeds)} | {n} | " + " | ".join(cells) + f" | {power} | {against} | "
+      lines.append(f"| {comp} | {seeds_label(seeds)} | {n} | " + " | ".join(cells) + f" | {power} | {against} | "
                    f"{_rate(cov['covered'], cov['intervals'], 'lower')} | "
                    f"{_rate(joint['joint'], joint['families'], 'lower')} | {_used(by)} |")
   missed = goals(table)
   lines += ["", f"Goals (Clopper–Pearson 95% bounds: P(supported) ≤ {GOAL_SUPPORTED:g} where the claim is false, "
             f"coverage ≥ {GOAL_COVERAGE:g}): " + ("all met." if not missed else "missed: " + "; ".join(
-                f"{c} at {_seeds_label(s)} seeds: {w}" for c, s, w in missed) + ".")]
+                f"{c} at {seeds_label(s)} seeds: {w}" for c, s, w in missed) + ".")]
   return "\n".join(lines) + "\n"
 
 
-def _seeds_label(seeds):
+def seeds_label(seeds):
   return f"auto ({', '.join(map(str, seeds.looks))})" if isinstance(seeds, sequential.Plan) else str(seeds)
 
 

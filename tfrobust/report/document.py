@@ -35,13 +35,20 @@ def _needed(row):
   return advice.short(row.get("advice"))
 
 
+def _short(row):
+  """A component's effect in a few words (its full definition is in the rules section, once)."""
+  what = answer.METRIC.get(row["component"], row["component"])
+  return {"C1": f"{what}, slope in log2 B", "C2": f"{what}, acc(B) − acc(B_ref)", "C3": f"{what}, E (momentum gain)",
+          "C4": f"{what}, terms at fixed T"}.get(row["claim"], what)
+
+
 def component_rows(rows, controls):
   out = []
   for r in rows:
     if r["component"] == "claim" or r["control"] not in controls:
       continue
     unit = r["unit"]
-    out.append([f"{r['claim']}.{r['component']}", r["control"], r["label"], unit, fmt(r["estimate"], unit),
+    out.append([f"{r['claim']}.{r['component']}", r["control"], _short(r), unit, fmt(r["estimate"], unit),
                 fmt_ci(r["ci"], unit), str(r["n_seeds"]), verdict_cell(r), r.get("why", ""), _needed(r),
                 str(len(r["excluded"]))])
   return out
@@ -116,6 +123,8 @@ def rules_blocks(margins, min_seeds, trained_loss=quality.TRAINED_LOSS, budget="
             f"{claims.too_few_seeds_text(min_seeds)}."),
       ("p", "**Rules.** " + claims.OVERALL_RULE + " " + claims.FRAGILE_RULE),
       ("ul", verdicts.rule_lines(margins, min_seeds=min_seeds)),
+      ("p", "**What each component measures:**"),
+      ("ul", [f"{c.claim}.{c.name}: {c.label} ({c.unit})." for c in claims.COMPONENTS]),
   ]
 
 
@@ -253,9 +262,7 @@ def build_document(ctx):
   doc += [("ul", found)] if found else [("p", "No regime collapses, diverges or loses adversarial accuracy at any B.")]
   doc += [("p", breakdown.rule() + " The verdicts on the range of B where each regime trains are those of the "
                 "trained control below; the range per regime and momentum:"),
-          ("ul", breakdown.trained_ranges(pts, ctx.regimes)),
-          ("h", 2, "Verdicts on the other controls"),
-          ("table", COMPONENT_HEAD, component_rows(rows, effects.CONTROLS[1:]))]
+          ("ul", breakdown.trained_ranges(pts, ctx.regimes))]
   doc += rules_blocks(ctx.margins, ctx.min_seeds, ctx.trained_loss, ctx.budget)
   doc += [("h", 2, "Setting"),
           ("ul", _setting_lines(ctx.trials, ctx.sweep, ctx.choice, ctx.data_notes)),
@@ -263,7 +270,9 @@ def build_document(ctx):
           ("h", 2, "Figures")]
   doc += [("img", name, caption) for name, caption in ctx.figs if name != answer.FIGURE]
   doc += [("h", 2, "Every part of every component (control all)"),
-          ("table", ["component", "part", "estimate", "95% CI", "seeds", "verdict", "why"], part_rows(rows))]
+          ("table", ["component", "part", "estimate", "95% CI", "seeds", "verdict", "why"], part_rows(rows)),
+          ("h", 2, "Verdicts on the other controls"),
+          ("table", COMPONENT_HEAD, component_rows(rows, effects.CONTROLS[1:]))]
   doc += beyond.blocks(pts, ctx.regimes)
   doc += answer.excluded_blocks(rows)
   doc += quality_blocks(pts)
