@@ -33,8 +33,10 @@ ATOL = 1e-9
 @pytest.fixture(autouse=True)
 def float64():
   keras.config.set_floatx("float64")
+  keras.config.set_dtype_policy("float64")  # a policy set (or cached) by earlier tests would keep float32
   yield
   keras.config.set_floatx("float32")
+  keras.config.set_dtype_policy("float32")
 
 
 def _column(i):

@@ -24,8 +24,10 @@ NETWORKS = [dict(seed=0, lr=0.3, momentum=0.9), dict(seed=1, lr=0.1, momentum=0.
 @pytest.fixture
 def float64():
   keras.config.set_floatx("float64")
+  keras.config.set_dtype_policy("float64")  # a policy set (or cached) by earlier tests would keep float32
   yield
   keras.config.set_floatx("float32")
+  keras.config.set_dtype_policy("float32")
 
 
 def _configs(**changes):
