@@ -62,6 +62,9 @@ class Grid:
   budget: str = "epochs"  # BUDGETS
   target_train_loss: Optional[float] = None  # nats; the loss budget's target (only with it)
   max_epochs: Optional[int] = None  # the loss budget's cap (only with it)
+  # How many points of one batch size train as one stack (study/stacks.py); 1: one at a time. Not part of the grid's
+  # identity (as_dict): a stack trains each point as it trains alone, so a study may resume with another size.
+  stack_size: int = 1
 
   def validate(self, *, num_train_examples=None, num_replicas=1, base=None):
     """Raises UsageError naming the flag. With the training-set size and the base TrainConfig it also checks
@@ -90,6 +93,8 @@ class Grid:
     for s in self.seeds:
       if s < 0:
         raise UsageError(f"--seeds={','.join(map(str, self.seeds))}: {s} must be >= 0")
+    if isinstance(self.stack_size, bool) or not isinstance(self.stack_size, int) or self.stack_size < 1:
+      raise UsageError(f"--stack_size={self.stack_size}: must be an integer >= 1 (1: one network at a time)")
     if self.budget not in BUDGETS:
       raise UsageError(f"--budget={self.budget}: choose one of {', '.join(BUDGETS)}")
     self._validate_loss_budget()

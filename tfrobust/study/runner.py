@@ -32,6 +32,7 @@ from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.records.trial import headline, parse_trial
+from tfrobust.study import stacks as stacks_lib
 from tfrobust.study import tuner as tuner_lib
 
 STUDY_METRICS = (("final/test/accuracy", "clean test accuracy"),
@@ -51,6 +52,7 @@ class Study:
     self._strategy = strategy
     self._dataset = dataset
     self._cache = run_lib.TrainerCache()
+    self._stacks = None  # stacks.Stacks, formed at the first point (after sweep.json is claimed)
     self.total = len(grid.points())
     self.done = {}  # trial id -> its standing results.jsonl line: read once, then kept up to date here
     self.refresh()
@@ -87,9 +89,10 @@ class Study:
     try:  # everything of the point inside: a dataset or config error is this trial's failure, not the study's
       train = self.train_config(point)
       experiment = dataclasses.replace(self.experiment, train=train)
+      extra = self._train_stack(point)
       result = run_lib.run_experiment(
           experiment, trial_dir, strategy=self.strategy, dataset=self.dataset, cache=self._cache,
-          progress=self.trial_progress, tensorboard_hparams={"regime": point.regime})
+          progress=self.trial_progress, tensorboard_hparams={"regime": point.regime}, extra=extra)
       line = dict(result, status="ok")
     except Exception as e:  # noqa: BLE001 - one failed point must not stop the study; recorded with its error
       logging.error("trial %s failed: %s", point.key, e)
@@ -104,6 +107,16 @@ class Study:
       self._write_study_scalars(trial_dir, line)
     self._say(point, line)
     return line
+
+  def _train_stack(self, point):
+    """With --stack_size > 1, trains the point's stack unless done (study/stacks.py); what result.json records of
+    it: the stack and the point's share of its times, and the step the stack resumed from."""
+    if self.grid.stack_size == 1:
+      return None
+    if self._stacks is None:
+      self._stacks = stacks_lib.Stacks(self, self.grid.stack_size)
+    share = self._stacks.prepare(point)
+    return share and {"stack": share, "resumed_from_step": share["resumed_from_step"]}
 
   def headline(self, line):
     """(adversarial accuracy, top eigenvalue) of a finished line, chosen by the report's own rule (PGD L∞ at

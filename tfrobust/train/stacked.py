@@ -166,6 +166,15 @@ class StackedTrainer:
     """Network k's weights as the list a plain model's set_weights() takes."""
     return models.unstack_weights(self.model, k)
 
+  def network_momentum(self, k):
+    """Network k's momentum buffers, in the order of a plain model's trainable variables (step.Trainer's)."""
+    out = []
+    for buffer, axis in zip(self.momentum_buffers, self._axes):
+      b = buffer.numpy()
+      n = b.shape[-1] // self.stack
+      out.append(b[k] if axis == 0 else b[..., k * n:(k + 1) * n])
+    return out
+
   def weight_norms(self):
     return np.array([np.sqrt(sum(np.sum(np.square(w, dtype=np.float64)) for w in self.network_weights(k)))
                      for k in range(self.stack)])

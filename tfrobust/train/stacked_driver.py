@@ -192,3 +192,18 @@ def _end_epoch(trainer, dataset, cfg, results, active, sums, lr_ats, times, writ
           f"loss {np.mean([r['train/loss'] for r in records.values()]):.4f} (mean), {active.sum()} go on",
           flush=True)
   times["summary_s"] += time.perf_counter() - t0
+
+
+def write_network_run(trainer, k, result, checkpoint_dir):
+  """Network k's state where the stack left it, written as driver.fit's checkpoint and history file: driver.fit on
+  `checkpoint_dir` then resumes it as if it had trained alone — with nothing left to train when it finished (its
+  epochs, steps or loss target), and at its non-finite step when it diverged, which it meets again there."""
+  ckpt = tf.train.Checkpoint(
+      weights=[tf.Variable(w) for w in trainer.network_weights(k)],
+      momentum=[tf.Variable(m) for m in trainer.network_momentum(k)],
+      step=tf.Variable(result.steps, dtype=tf.int64),
+      epoch_sums=tf.Variable(tf.zeros(driver.EPOCH_SUM_SLOTS, tf.float64)))  # a stack stops at an epoch's end
+  os.makedirs(checkpoint_dir, exist_ok=True)
+  io.write_json(os.path.join(checkpoint_dir, driver.HISTORY_FILE), result.history)
+  tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=driver.CHECKPOINTS_KEPT).save(
+      checkpoint_number=result.steps)

@@ -34,6 +34,10 @@ def define_flags():
                        "without the target is recorded as not reaching it.")
   flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
                      "compare adversarial accuracy (default: the middle of the ε grid).")
+  # A string, parsed by grid_from_flags: a non-integer is a one-line UsageError, not absl's own message.
+  flags.DEFINE_string("stack_size", "1", "How many points of one batch size train as one stacked computation "
+                      "(grouped convolutions, one einsum per dense layer: tfrobust.train.stacked); each is then "
+                      "evaluated and recorded as if trained alone. 1: one network at a time.")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
 
 
@@ -62,4 +66,4 @@ def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
   return grid_lib.Grid(regimes=tuple(FLAGS.regimes), batch_sizes=numbers("batch_sizes", FLAGS.batch_sizes, int),
                        momenta=numbers("momenta", FLAGS.momenta), seeds=seeds,
                        budget=FLAGS.budget, target_train_loss=FLAGS.target_train_loss or None,
-                       max_epochs=FLAGS.max_epochs)
+                       max_epochs=FLAGS.max_epochs, stack_size=numbers("stack_size", [FLAGS.stack_size], int)[0])
