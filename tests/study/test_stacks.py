@@ -15,8 +15,9 @@ from tfrobust.study.grid import Grid
 
 # LeNet, one step per compiled call and a checkpoint every 7 steps: slow enough to be killed mid-stack (as
 # tests/train/test_driver.py kills a run), deterministic so that a resumed stack ends bitwise where it would have.
-ARGS = ["--dataset=digits", "--model=lenet", "--epochs=2", "--regimes=fixed_lr", "--batch_sizes=32,64",
-        "--momenta=0.9", "--seeds=0,1,2", "--deterministic", "--checkpoint_every_steps=7", "--steps_per_call=1"]
+GRID = ["--dataset=digits", "--model=lenet", "--epochs=2", "--regimes=fixed_lr", "--batch_sizes=32,64",
+        "--momenta=0.9", "--seeds=0,1,2", "--deterministic"]
+ARGS = [*GRID, "--checkpoint_every_steps=7", "--steps_per_call=1"]
 POINTS = sorted(f"fixed_lr-b{b}-m0.9-s{s}" for b in (32, 64) for s in range(3))
 
 
@@ -53,8 +54,8 @@ def _wait_for_a_stack_checkpoint(sweep, proc, timeout=180):
 
 def test_a_stacked_study_killed_mid_stack_resumes_and_records_what_an_unstacked_one_does(tmp_path):
   alone, ref, killed = (str(tmp_path / name) for name in ("alone", "ref", "killed"))
-  for sweep, extra in ((alone, []), (ref, ["--stack_size=3"])):
-    proc = run_module("tfrobust.sweep", *ARGS, *extra, f"--sweep_dir={sweep}")
+  for sweep, args in ((alone, GRID), (ref, [*ARGS, "--stack_size=3"])):  # the unstacked one at full speed
+    proc = run_module("tfrobust.sweep", *args, f"--sweep_dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
 
   victim = start_module("tfrobust.sweep", *ARGS, "--stack_size=3", f"--sweep_dir={killed}", quiet=True)
