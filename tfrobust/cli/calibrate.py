@@ -21,7 +21,7 @@ from absl import flags
 from tfrobust import cli, io
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("replicates", 400, "Studies per cell (component group × seeds × truth; > 0).")
+flags.DEFINE_integer("replicates", 800, "Studies per cell (component group × seeds × truth; > 0).")
 flags.DEFINE_list("seeds", ["3", "6", "12", "24"], "Seed counts of the table (each ≥ 2).")
 flags.DEFINE_string("from_study", None, "A finished sweep of many seeds at one cell (results.jsonl and "
                     "examples.npz), or the .npz of one (pseudo_study.save_base): its networks make the real-noise "
