@@ -28,6 +28,7 @@ from tensorboard.plugins.hparams import api as hp
 from tfrobust import data as data_lib
 from tfrobust import distribute
 from tfrobust import evaluators
+from tfrobust.errors import UsageError
 from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
@@ -187,6 +188,9 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   sweep.json instead of the seeds, which grow look by look); look: which look this grid is (1, 2, ...)."""
   experiment.validate()
   grid.validate()
+  if grid.stack_size > 1 and tuner_lib.is_distributed():  # no claim on a stack across workers yet: two would train it
+    raise UsageError(f"--stack_size={grid.stack_size}: stacks are not yet shared out to distributed workers; "
+                     "use --stack_size=1 with KERASTUNER_ORACLE_IP")
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
                      epochs=experiment.train.epochs, **evaluators.settings(experiment))
   if sequential is not None:
