@@ -75,9 +75,9 @@ def test_a_stacked_study_killed_mid_stack_resumes_and_records_what_an_unstacked_
     assert r["timings"]["train_s"] == 0.0 < r["stack"]["train_s"]  # trained in the stack, nothing left alone
     assert set(a) == set(r) - {"stack"} and a["steps"] == r["steps"] and len(a["history"]) == len(r["history"])
     # The first epoch's running loss agrees to float32 rounding (each point's data order, rate and momentum); after
-    # it the rounding of grouped against plain kernels can grow (in one of these six runs it takes
-    # fixed_lr-b32-m0.9-s0's loss from 0.3859 to 0.3724 by its third epoch), so the final numbers are held to the issue's
-    # bound: within the spread the seeds give (at least 0.01).
+    # it the rounding of grouped against plain kernels can grow (in a 3-epoch run of these points it took
+    # fixed_lr-b32-m0.9-s0's loss from 0.3859 to 0.3724 in the third epoch), so the final numbers are held to the
+    # issue's bound: within the spread the seeds give (at least 0.01).
     assert r["history"][0]["train/loss"] == pytest.approx(a["history"][0]["train/loss"], rel=1e-4), key
     for metric, value in a["metrics"].items():
       seeds = [lines["alone"][other]["metrics"][metric] for other in POINTS if other.split("-")[1] == key.split("-")[1]]

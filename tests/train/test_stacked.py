@@ -17,14 +17,15 @@ from tfrobust.train.stacked import StackedTrainer
 from tfrobust.train.step import Trainer
 
 BATCH, STEPS_PER_CALL, CALLS = 16, 2, 2
-LARGE = ("resnet20", "vgg11")  # one call, not CALLS: the calls' seam is checked on the others, these cost seconds a step
+# One call, not CALLS, for these (seconds a step in float64): the seam between calls is checked on the others.
+LARGE = ("resnet20", "vgg11")
 EVAL = 100  # test images each network's loss and accuracy are compared on
 # Per network: seed, learning rate, momentum, weight decay, Nesterov. Different in every column, so that a
 # hyperparameter taken from the wrong network shows.
 NETWORKS = [(0, 0.05, 0.9, 1e-3, False), (1, 0.1, 0.0, 0.0, False), (2, 0.02, 0.5, 5e-4, True)]
 BATCHNORM = ("c1", "resnet20")  # BatchNorm per network is checked on these
-# Both sides train in float64. Grouped convolutions and the einsum sum in another order than the plain layers, and
-# in float32 a pre-activation within rounding of 0 (one in ~10^4 in ResNet-20 on digits, seed 1) takes the other
+# Both sides train in float64. Grouped convolutions and batched matmuls sum in another order than the plain layers,
+# and in float32 a pre-activation within rounding of 0 (one in ~10^4 in ResNet-20 on digits, seed 1) takes the other
 # side of a ReLU: that step's gradient then differs by a whole unit's share, 20% of the update in that layer.
 # In float64 the rounding is 10^-16 and a weight differs by less than ATOL.
 ATOL = 1e-9

@@ -36,8 +36,8 @@ def define_flags():
                      "compare adversarial accuracy (default: the middle of the ε grid).")
   # A string, parsed by grid_from_flags: a non-integer is a one-line UsageError, not absl's own message.
   flags.DEFINE_string("stack_size", "1", "How many points of one batch size train as one stacked computation "
-                      "(grouped convolutions, one einsum per dense layer: tfrobust.train.stacked); each is then "
-                      "evaluated and recorded as if trained alone. 1: one network at a time.")
+                      "(grouped convolutions, one batched matmul per dense layer: tfrobust.train.stacked); each is "
+                      "then evaluated and recorded as if trained alone. 1: one network at a time.")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
 
 
