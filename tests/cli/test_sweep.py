@@ -70,7 +70,9 @@ def test_an_auto_study_killed_between_looks_resumes_the_same_plan(tmp_path):
       proc.send_signal(signal.SIGKILL)
       break
   proc.wait(timeout=60)
-  assert any(line.startswith("look 1 (3 seeds)") for line in seen), seen[-5:]
+  first = next((line for line in seen if line.startswith("look 1 (3 seeds)")), None)
+  assert first is not None, seen[-5:]
+  more = "next look: 4 seeds" in first  # on this CPU kind's networks (on another, look 1 may decide it all)
   with open(os.path.join(sweep, "sweep.json")) as f:
     plan = json.load(f)
   assert plan["seeds"] == "auto" and plan["sequential"]["looks"] == [3, 4]
@@ -78,7 +80,8 @@ def test_an_auto_study_killed_between_looks_resumes_the_same_plan(tmp_path):
   again = run_module("tfrobust.sweep", *AUTO, f"--sweep_dir={sweep}", timeout=300)
   assert again.returncode == 0, again.stderr[-3000:]
   keys = _keys(sweep)
-  assert len(keys) == len(set(keys)) == 32  # the second look's seed added to all 8 cells, nothing twice
-  assert "look 1 (3 seeds)" in again.stdout and "look 2 (4 seeds)" in again.stdout
-  other = run_module("tfrobust.sweep", *AUTO[:-6], "--max_seeds=5", *AUTO[-5:], f"--sweep_dir={sweep}")
+  assert len(keys) == len(set(keys)) == (32 if more else 24)  # look 2's seed in all 8 cells, nothing twice
+  assert "look 1 (3 seeds)" in again.stdout and ("look 2 (4 seeds)" in again.stdout) == more
+  other_plan = [a if a != "--max_seeds=4" else "--max_seeds=5" for a in AUTO]
+  other = run_module("tfrobust.sweep", *other_plan, f"--sweep_dir={sweep}")
   assert other.returncode == 2 and "different study" in other.stderr  # another plan: refused
