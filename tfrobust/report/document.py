@@ -97,6 +97,14 @@ def too_small(rows):
           f"{claims.too_few_seeds_text()}.")
 
 
+def short_power_line(rows):
+  """power_line in a line: per undecided component (control all) what would decide it (advice.short)."""
+  cells = [f"{r['claim']}.{r['component']}: {advice.short(r['advice'])}" for r in rows
+           if r["control"] == effects.ALL and r["component"] != "claim" and r.get("advice")]
+  return (f"What would decide the undecided components ({100 * advice.POWER:.0f}% power; the report names the "
+          "limiting part and the cost): " + ("; ".join(cells) if cells else "none") + ".")
+
+
 def power_line(rows):
   """What each undecided component (control all) needs, naming its limiting part (advice.py)."""
   cells = [f"{r['claim']}.{r['component']}: {r['advice']['text']}" for r in rows
@@ -301,7 +309,7 @@ def summary_markdown(rows, points, regimes):
            "Units: accuracy points per doubling of B (C1 clean/adv), log2 λ_max per doubling of B (C1 eig), "
            "accuracy points between a B and the smallest B (C2), accuracy points (C3), the log2 B and μ terms at "
            "fixed T in points or log2 λ_max (C4). The estimate is the deciding part's: the least favourable "
-           "momentum (C1), the largest contrast (C2) or term (C4).", power_line(rows)]
+           "momentum (C1), the largest contrast (C2) or term (C4).", short_power_line(rows)]
   parts += [f"{m['claim']} is **fragile**: " + "; ".join(m["fragile_reasons"]) + "."
             for m in (verdicts.find(rows, c) for c in verdicts.STATEMENTS) if m["fragile"]]
   parts += breakdown.findings(points, regimes)
