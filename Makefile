@@ -36,8 +36,9 @@ demo-auto: $(STAMP) ops
 demo-steps: $(STAMP) ops
 	$(PY) -m tfrobust.sweep --flagfile=flags/digits_study_steps.cfg --sweep_dir=$(DEMO_STEPS_DIR)
 
-# The README's study tables are pasted from the committed reports under docs/results/*/summary.md (between
-# <!-- results:NAME:start/end --> markers); tests/report/test_readme_results.py fails when they disagree.
+# README.md's verdict table is built from the committed docs/results/*/verdicts.json (between its verdicts markers)
+# and docs/results/README.md's tables are pasted from each study's summary.md (between results:NAME markers);
+# tests/report/test_readme_results.py fails when they disagree.
 readme-results: $(STAMP)
 	$(PY) -m tfrobust.readme_results
 

@@ -5,10 +5,15 @@ the same Grid.validate, tested in-process in tests/study/test_grid.py; the study
 
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_module
+from conftest import ROOT, run_module
+from tfrobust.errors import UsageError
+from tfrobust.records import sweep as sweep_records
 
 FAST = ["--dataset=digits", "--model=mlp", "--epochs=2", "--momenta=0.9", "--seeds=0"]
 
@@ -54,11 +59,6 @@ AUTO = ["--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr,con
 def test_an_auto_study_killed_between_looks_resumes_the_same_plan(tmp_path):
   """--seeds=auto: the first look's 3 seeds over the whole grid, the verdicts, then the next look. Killed (SIGKILL)
   as soon as the first look is judged, the same command continues with the second look: every point once."""
-  import signal
-  import subprocess
-  import sys
-  import time
-  from conftest import ROOT
   sweep = str(tmp_path / "s")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
   proc = subprocess.Popen([sys.executable, "-m", "tfrobust.sweep", *AUTO, f"--sweep_dir={sweep}"], cwd=ROOT, env=env,
@@ -82,6 +82,6 @@ def test_an_auto_study_killed_between_looks_resumes_the_same_plan(tmp_path):
   keys = _keys(sweep)
   assert len(keys) == len(set(keys)) == (32 if more else 24)  # look 2's seed in all 8 cells, nothing twice
   assert "look 1 (3 seeds)" in again.stdout and ("look 2 (4 seeds)" in again.stdout) == more
-  other_plan = [a if a != "--max_seeds=4" else "--max_seeds=5" for a in AUTO]
-  other = run_module("tfrobust.sweep", *other_plan, f"--sweep_dir={sweep}")
-  assert other.returncode == 2 and "different study" in other.stderr  # another plan: refused
+  other_plan = dict(plan, sequential=dict(plan["sequential"], max_seeds=5, looks=[3, 5]))
+  with pytest.raises(UsageError, match="different study"):  # another plan in this directory: refused
+    sweep_records.claim_sweep_dir(sweep, other_plan)

@@ -15,7 +15,7 @@ from tfrobust.study.grid import Grid
 
 # LeNet, one step per compiled call and a checkpoint every 7 steps: slow enough to be killed mid-stack (as
 # tests/train/test_driver.py kills a run), deterministic so that a resumed stack ends bitwise where it would have.
-GRID = ["--dataset=digits", "--model=lenet", "--epochs=2", "--regimes=fixed_lr", "--batch_sizes=32,64",
+GRID = ["--dataset=digits", "--model=lenet", "--epochs=1", "--regimes=fixed_lr", "--batch_sizes=32,64",
         "--momenta=0.9", "--seeds=0,1,2", "--deterministic"]
 ARGS = [*GRID, "--checkpoint_every_steps=7", "--steps_per_call=1"]
 POINTS = sorted(f"fixed_lr-b{b}-m0.9-s{s}" for b in (32, 64) for s in range(3))
