@@ -63,3 +63,14 @@ def sweep_keys(sweep_dir):
 def digits():
   from tfrobust import data
   return data.load_digits()
+
+
+@pytest.fixture
+def float64():
+  """Keras in float64 for the test, float32 again after it (the stacked trainer's equivalence tests)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  keras.config.set_floatx("float64")
+  keras.config.set_dtype_policy("float64")  # a policy set (or cached) by earlier tests would keep float32
+  yield
+  keras.config.set_floatx("float32")
+  keras.config.set_dtype_policy("float32")

@@ -5,7 +5,6 @@ stack exactly like one; each network's batches are those of its lone run."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,12 +31,8 @@ ATOL = 1e-9
 
 
 @pytest.fixture(autouse=True)
-def float64():
-  keras.config.set_floatx("float64")
-  keras.config.set_dtype_policy("float64")  # a policy set (or cached) by earlier tests would keep float32
+def _every_test_in_float64(float64):  # conftest.float64
   yield
-  keras.config.set_floatx("float32")
-  keras.config.set_dtype_policy("float32")
 
 
 def _column(i):
@@ -103,6 +98,16 @@ def test_a_stack_trains_each_network_as_it_trains_alone(name, ds):
     assert losses[k] == pytest.approx(loss, rel=1e-6) and accuracies[k] == pytest.approx(accuracy, abs=1e-9)
 
 
+def _assert_trained_as_alone(trainer, ds, name, batchnorm, initial, networks):
+  """The stack's networks `networks` hold the weights their lone runs (one call) reach from `initial`."""
+  lone = Trainer(lambda: _plain(name, ds, 0, batchnorm), tf.distribute.get_strategy(), global_batch_size=BATCH,
+                 steps_per_call=STEPS_PER_CALL)
+  for k in networks:
+    weights, _, _ = _alone(lone, ds, NETWORKS[k], initial[k], calls=1)
+    for a, b in zip(trainer.network_weights(k), weights):
+      np.testing.assert_allclose(a, b, atol=ATOL)
+
+
 def test_a_stopped_network_keeps_its_weights_and_statistics_while_the_others_train(ds):
   """active=False (the driver's stop, e.g. a reached loss target) leaves that network's weights, momentum and
   BatchNorm statistics exactly as they were; the other networks train as they train alone."""
@@ -111,12 +116,7 @@ def test_a_stopped_network_keeps_its_weights_and_statistics_while_the_others_tra
   out = _run(trainer, it, active=(True, False, True))
   assert list(out["steps"]) == [STEPS_PER_CALL, 0, STEPS_PER_CALL] and list(out["active"]) == [True, False, True]
   assert all(np.array_equal(a, b) for a, b in zip(trainer.network_weights(1), initial[1]))
-  lone = Trainer(lambda: _plain("c1", ds, 0, True), tf.distribute.get_strategy(), global_batch_size=BATCH,
-                 steps_per_call=STEPS_PER_CALL)
-  for k in (0, 2):
-    weights, _, _ = _alone(lone, ds, NETWORKS[k], initial[k], calls=1)
-    for a, b in zip(trainer.network_weights(k), weights):
-      np.testing.assert_allclose(a, b, atol=ATOL)
+  _assert_trained_as_alone(trainer, ds, "c1", True, initial, (0, 2))
 
 
 def test_a_diverging_network_stops_and_the_others_go_on(ds):
@@ -130,12 +130,7 @@ def test_a_diverging_network_stops_and_the_others_go_on(ds):
   assert list(out["steps"]) == [STEPS_PER_CALL, 0, STEPS_PER_CALL] and np.all(np.isfinite(out["loss_sum"]))
   assert not np.isfinite(out["stop_grad_norm"][1])
   assert all(np.array_equal(a, b) for a, b in zip(trainer.network_weights(1), initial[1]))
-  lone = Trainer(lambda: _plain("mlp", ds, 0, False), tf.distribute.get_strategy(), global_batch_size=BATCH,
-                 steps_per_call=STEPS_PER_CALL)
-  for k in (0, 2):
-    weights, _, _ = _alone(lone, ds, NETWORKS[k], initial[k], calls=1)
-    for a, b in zip(trainer.network_weights(k), weights):
-      np.testing.assert_allclose(a, b, atol=ATOL)
+  _assert_trained_as_alone(trainer, ds, "mlp", False, initial, (0, 2))
 
 
 @pytest.mark.parametrize("augment", ["none", "crop_flip"])

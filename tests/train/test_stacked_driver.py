@@ -4,7 +4,6 @@ weights and histories as a run never interrupted."""
 
 import dataclasses
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,15 +18,6 @@ BASE = config.TrainConfig(dataset="digits", model="mlp", batch_size=64, epochs=4
 # Under a loss budget of 0.3 nats (cap 4 epochs): network 0 reaches it first, network 1 later, network 2 never.
 NETWORKS = [dict(seed=0, lr=0.3, momentum=0.9), dict(seed=1, lr=0.1, momentum=0.5, nesterov=True),
             dict(seed=2, lr=0.01, momentum=0.0, weight_decay=1e-3)]
-
-
-@pytest.fixture
-def float64():
-  keras.config.set_floatx("float64")
-  keras.config.set_dtype_policy("float64")  # a policy set (or cached) by earlier tests would keep float32
-  yield
-  keras.config.set_floatx("float32")
-  keras.config.set_dtype_policy("float32")
 
 
 def _configs(**changes):
