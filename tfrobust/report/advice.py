@@ -58,8 +58,7 @@ def power(kind, goal, ivs: Sequence[paired.Interval], margin, n_seeds, ratio=1.0
     sigma2, own, shared = _parts_of(iv, sd)
     own, shared = own / ratio, shared / ratio
     qz = iv.q_shared or paired.Z
-    alpha_eff = 2 * sp_stats.norm.sf(qz)
-    qt = np.where(s < _INF_SEEDS, sp_stats.t.ppf(1 - alpha_eff / 2, np.maximum(s - 1, 1)), qz)
+    qt = np.where(s < _INF_SEEDS, paired.family_t(qz, s), qz)
     se = np.sqrt((sigma2 + own) / s + shared)
     h = paired.half_width(math.sqrt(sigma2 + own), math.sqrt(own), math.sqrt(shared), s, qt, qz)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,7 +135,7 @@ def advise(comp, verdict, parts: List[dict], ivs: List[paired.Interval], margin,
         if trial_seconds:
           g["hours"] = [x * trial_seconds / 3600 if x is not None else None for x in g["trials"]]
     goals[goal] = g
-  return {"goals": goals, "text": text(comp, kind, goals, margin)}
+  return {"goals": goals, "text": text(kind, goals)}
 
 
 def _range(lo, hi, cap=MAX_SEEDS):
@@ -147,7 +146,7 @@ def _range(lo, hi, cap=MAX_SEEDS):
   return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
-def _goal_text(kind, goal, g, margin, unit):
+def _goal_text(kind, goal, g):
   what = ("support (true effect 0)" if kind == claims.EQUIVALENT else
           f"support (true effect {POWER_AT:g} × margin)") if goal == "support" else \
       f"contradict (true effect {POWER_AT:g} × margin)"
@@ -171,9 +170,9 @@ def _goal_text(kind, goal, g, margin, unit):
   return out
 
 
-def text(comp, kind, goals, margin):
+def text(kind, goals):
   """One line: what the component needs, per goal."""
-  return "; ".join(_goal_text(kind, goal, g, margin, comp.unit) for goal, g in goals.items())
+  return "; ".join(_goal_text(kind, goal, g) for goal, g in goals.items())
 
 
 def rule():

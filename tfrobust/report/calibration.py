@@ -50,7 +50,7 @@ def clopper_pearson(k, n, level=LEVEL):
   return lo, hi
 
 
-def shifts(comp, truth, margins, cell, noise=None):
+def shifts(comp, truth, margins, cell):
   """(Δ accuracy as a fraction, Δ log2 λ_max) that a cell (regime, B, μ) gets so that `comp`'s true effect is
   truth × its margin: C1 slopes per doubling of B at fixed η; C2 a straight drop in log2 B whose largest contrast
   (B = 256 against 16) is the margin; C3 momentum's gain at fixed η larger by the margin (μ = 0 at fixed η lower);

@@ -177,13 +177,13 @@ def _seed_df(weights):
   return int(min((np.abs(w).sum(axis=0) > 0).sum() for w in weights)) - 1
 
 
-@functools.lru_cache(maxsize=4096)
 def family_t(q_shared, n_seeds):
-  """The seed part's family multiplier at n_seeds seeds for a family whose z multiplier is q_shared: Šidák's t over
-  the effective number of independent contrasts that q_shared implies (1 − α_eff = 2Φ(q_shared) − 1; a single
-  contrast gives t_{0.975, S−1}). Used to recompute a family's quantiles at seed counts not run (advice.py)."""
-  alpha_eff = 2 * (1 - sp_stats.norm.cdf(q_shared))
-  return t_quantile(1 - alpha_eff / 2, n_seeds - 1)
+  """The seed part's family multiplier at n_seeds seeds (a number or an array) for a family whose z multiplier is
+  q_shared: Šidák's t over the effective number of independent contrasts that q_shared implies (1 − α_eff =
+  2Φ(q_shared) − 1; a single contrast gives t_{0.975, S−1}). Used to recompute a family's quantiles at seed counts
+  not run (advice.py)."""
+  alpha_eff = 2 * sp_stats.norm.sf(q_shared)
+  return sp_stats.t.ppf(1 - alpha_eff / 2, np.maximum(np.asarray(n_seeds) - 1, 1))
 
 
 def _examples(terms: Terms):
