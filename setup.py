@@ -45,7 +45,9 @@ setuptools.setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
-        "test": ["pytest>=7"],
+        # pytest-xdist: `make test` runs the suite in 2 processes (most of a test's time is one process's start-up
+        # and tracing, which leave the other core idle).
+        "test": ["pytest>=7", "pytest-xdist>=3"],
         "bench": ["torch", "pyhessian"],  # the PyTorch peers of bench/train_throughput.py and bench/hessian_pyhessian.py
     },
     cmdclass={"build_py": BuildPyWithOps},
