@@ -26,7 +26,7 @@ def test_default_run_reaches_90_percent_on_digits(default_run):
   assert result["hparams"]["batch_size"] == 256 and result["hparams"]["lr"] == 0.05
   for key in ("train/loss", "train/accuracy", "test/loss", "test/accuracy"):
     assert np.isfinite(result["metrics"][key])
-  assert {"train_s", "total_s"} <= set(result["timings"])
+  assert {"train_s", "total_s", "input_teardown_s", "of_which_gc_s"} <= set(result["timings"])
   assert "tensorflow" in json.dumps(result["versions"]) and "keras" in result["versions"]
   assert len(result["history"]) == result["hparams"]["epochs"]
   assert result["steps"] == result["hparams"]["epochs"] * (1437 // 256) == result["history"][-1]["steps"]

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from conftest import assert_refused, run_module, start_module, sweep_keys, sweep_lines
@@ -38,6 +39,26 @@ def test_stacks_are_formed_by_batch_size_in_grid_order_and_kept():
                                                           and p.key not in done)
 
 
+def test_auto_stacks_as_many_networks_as_the_memory_budget_holds():
+  """--stack_size=auto: K = ⌊budget / network_bytes⌋, at least 1, at most the points of that batch size and 64;
+  network_bytes counts 3 × the parameters and 2 × B × each layer's activations (the input's included)."""
+  from tfrobust import data, models
+  ds = data.load_digits()
+  model = models.build_model("mlp", ds.input_shape, ds.num_classes)
+  params = sum(int(np.prod(w.shape)) for w in model.weights)
+  one = stacks.network_bytes(model, 16)
+  assert one == stacks.network_bytes(model, 1) + 4 * 2 * 15 * (one - stacks.network_bytes(model, 0)) // (4 * 2 * 16)
+  assert stacks.network_bytes(model, 0) == 4 * 3 * params
+  mib = one / 2 ** 20
+  assert stacks.auto_stack_size(model, 16, 2.5 * mib, points=12) == 2
+  assert stacks.auto_stack_size(model, 16, 0.5 * mib, points=12) == 1  # less than one network: one at a time
+  assert stacks.auto_stack_size(model, 16, 1e6, points=12) == 12
+  assert stacks.auto_stack_size(model, 16, 1e6, points=500) == stacks.MAX_AUTO_STACK
+  grid = Grid(("fixed_lr",), (16, 32), (0.9,), (0, 1, 2))
+  formed = stacks.form(grid.points(), lambda b, n: 2, {})  # auto's stacks of one are left out: those train alone
+  assert sorted(map(len, formed.values())) == [2, 2]
+
+
 def _metrics(sweep):
   return {line["trial_id"]: line for line in sweep_lines(sweep)}
 
@@ -54,7 +75,7 @@ def _wait_for_a_stack_checkpoint(sweep, proc, timeout=180):
 
 def test_a_stacked_study_killed_mid_stack_resumes_and_records_what_an_unstacked_one_does(tmp_path):
   alone, ref, killed = (str(tmp_path / name) for name in ("alone", "ref", "killed"))
-  for sweep, args in ((alone, GRID), (ref, [*ARGS, "--stack_size=3"])):  # the unstacked one at full speed
+  for sweep, args in ((alone, [*GRID, "--stack_size=1"]), (ref, [*ARGS, "--stack_size=3"])):  # unstacked: full speed
     proc = run_module("tfrobust.sweep", *args, f"--sweep_dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -94,6 +115,21 @@ def test_bad_stack_size_is_refused_before_anything_is_written(tmp_path):
   cases = [(["--stack_size=0"], "--stack_size=0: must be an integer >= 1"),
            (["--stack_size=-2"], "--stack_size=-2: must be an integer >= 1"),
            (["--stack_size=1.5"], "--stack_size=1.5: '1.5' is not an integer"),
-           (["--stack_size=many"], "--stack_size=many: 'many' is not an integer")]
+           (["--stack_size=many"], "--stack_size=many: 'many' is not an integer"),
+           (["--stack_memory_mb=0"], "--stack_memory_mb=0: must be > 0"),
+           (["--stack_memory_mb=nan"], "--stack_memory_mb=nan: must be > 0")]
   assert_refused([("tfrobust.sweep", ["--dataset=digits", "--model=mlp", *args], "--sweep_dir", message)
                   for args, message in cases], tmp_path)
+
+
+def test_a_stack_whose_every_network_diverges_is_recorded_and_the_study_finishes(tmp_path):
+  """Both networks of the stack diverge in its first call: nothing is checkpointed, and each point is still handed
+  off and recorded as diverged (the stack's directory did not exist for its hand-off marker)."""
+  sweep = str(tmp_path / "s")
+  proc = run_module("tfrobust.sweep", "--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr",
+                    "--batch_sizes=32", "--momenta=0.9", "--seeds=0,1", "--lr=1e6", "--stack_size=2",
+                    f"--sweep_dir={sweep}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = sweep_lines(sweep)
+  assert len(lines) == 2 and all(line["diverged"] is True and line["status"] == "ok" for line in lines)
+  assert all(line["stack"]["size"] == 2 for line in lines)

@@ -7,6 +7,7 @@ that the ExperimentConfig asks for; what they hand back is written by outputs.py
 is tfrobust.records's.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -94,6 +95,27 @@ def _trainer_for(cfg, dataset, strategy, cache):
   return trainer
 
 
+class _GcClock:
+  """Seconds Python's garbage collector has run in this process: a pause inside any stage of a trial (a full
+  collection walks every object of TensorFlow and Keras), which the stage's own timing cannot tell apart. One
+  callback for the process; a trial reads the difference."""
+
+  def __init__(self):
+    self.seconds, self._start = 0.0, None
+    gc.callbacks.append(self._tick)
+
+  def _tick(self, phase, info):
+    del info
+    if phase == "start":
+      self._start = time.perf_counter()
+    elif self._start is not None:
+      self.seconds += time.perf_counter() - self._start
+      self._start = None
+
+
+_GC = _GcClock()
+
+
 def _write_hparams_summary(writer, hparams, trial_id):
   flat = {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in hparams.items()}
   with writer.as_default():
@@ -108,6 +130,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   `tensorboard_hparams` adds columns to the HParams dashboard (a sweep's regime) without entering hparams.json.
   """
   t_start = time.perf_counter()
+  gc_start = _GC.seconds
   cfg = experiment.validate().train
   sections = evaluators.sections(experiment)
   t0 = time.perf_counter()
@@ -161,7 +184,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
       "history": fit.history, "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
       "num_replicas": strategy.num_replicas_in_sync, "saved_model": None,
       "timings": {"strategy_s": strategy_s, "data_s": data_s, "build_s": build_s, "train_s": fit.train_s, "epoch_eval_s": fit.eval_s,
-                  "input_setup_s": fit.setup_s,
+                  "input_setup_s": fit.setup_s, "input_teardown_s": fit.teardown_s,
                   "loop_bookkeeping_s": fit.bookkeeping_s,
                   "checkpoint_s": fit.checkpoint_s, "summary_s": fit.summary_s + hparams_summary_s, "final_eval_s": final_eval_s,
                   "output_dir_s": output_dir_s},
@@ -199,6 +222,7 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   # What no stage above names (the strategy, the output directory's checks, the result's own write): small by
   # design; a large value here is an overhead to find.
   timings["other_s"] = timings["total_s"] - sum(v for k, v in timings.items() if k != "total_s")
+  timings["of_which_gc_s"] = _GC.seconds - gc_start  # garbage collection, inside the stages above (not added)
   run_records.write_result(output_dir, result)
   if not chief:
     shutil.rmtree(output_dir, ignore_errors=True)

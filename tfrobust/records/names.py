@@ -17,6 +17,8 @@ RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".lock"
 TRIALS_DIR = "trials"
 TUNER_DIR = "tuner"
+STACKS_FILE = "stacks.json"  # {stack name: [trial ids]}, in the order the stacks were formed (study/stacks.py)
+STACKS_DIR = "stacks"  # STACKS_DIR/NAME/checkpoints: a stack's own checkpoints and state; NAME/handed_off.json
 
 
 def tuner_dir(look=None):

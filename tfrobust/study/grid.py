@@ -20,12 +20,13 @@ cosine) are those of the cap.
 import dataclasses
 import itertools
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from tfrobust.config import REGIMES, steps_per_epoch
 from tfrobust.errors import UsageError
 
 BUDGETS = ("epochs", "steps", "loss")
+AUTO_STACK = "auto"  # --stack_size: as many networks a stack as the memory budget holds
 
 
 def steps_budget(epochs, num_train_examples, base_batch_size):
@@ -62,9 +63,11 @@ class Grid:
   budget: str = "epochs"  # BUDGETS
   target_train_loss: Optional[float] = None  # nats; the loss budget's target (only with it)
   max_epochs: Optional[int] = None  # the loss budget's cap (only with it)
-  # How many points of one batch size train as one stack (study/stacks.py); 1: one at a time. Not part of the grid's
-  # identity (as_dict): a stack trains each point as it trains alone, so a study may resume with another size.
-  stack_size: int = 1
+  # How many points of one batch size train as one stack (study/stacks.py); 1: one at a time; "auto": as many as
+  # stack_memory_mb holds (stacks.auto_stack_size). Neither is part of the grid's identity (as_dict): a stack trains
+  # each point as it trains alone, so a study may resume with another size.
+  stack_size: Union[int, str] = AUTO_STACK
+  stack_memory_mb: float = 2048.0
 
   def validate(self, *, num_train_examples=None, num_replicas=1, base=None):
     """Raises UsageError naming the flag. With the training-set size and the base TrainConfig it also checks
@@ -93,8 +96,12 @@ class Grid:
     for s in self.seeds:
       if s < 0:
         raise UsageError(f"--seeds={','.join(map(str, self.seeds))}: {s} must be >= 0")
-    if isinstance(self.stack_size, bool) or not isinstance(self.stack_size, int) or self.stack_size < 1:
-      raise UsageError(f"--stack_size={self.stack_size}: must be an integer >= 1 (1: one network at a time)")
+    if self.stack_size != AUTO_STACK and (isinstance(self.stack_size, bool) or not isinstance(self.stack_size, int)
+                                          or self.stack_size < 1):
+      raise UsageError(f"--stack_size={self.stack_size}: must be an integer >= 1 (1: one network at a time) or "
+                       f"{AUTO_STACK}")
+    if not (math.isfinite(self.stack_memory_mb) and self.stack_memory_mb > 0):
+      raise UsageError(f"--stack_memory_mb={self.stack_memory_mb:g}: must be > 0")
     if self.budget not in BUDGETS:
       raise UsageError(f"--budget={self.budget}: choose one of {', '.join(BUDGETS)}")
     self._validate_loss_budget()

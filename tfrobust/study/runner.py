@@ -33,6 +33,7 @@ from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.records.trial import headline, parse_trial
+from tfrobust.study import grid as grid_lib
 from tfrobust.study import stacks as stacks_lib
 from tfrobust.study import tuner as tuner_lib
 
@@ -110,9 +111,10 @@ class Study:
     return line
 
   def _train_stack(self, point):
-    """With --stack_size > 1, trains the point's stack unless done (study/stacks.py); what result.json records of
-    it: the stack and the point's share of its times, and the step the stack resumed from."""
-    if self.grid.stack_size == 1:
+    """With --stack_size > 1 or auto, trains the point's stack unless done (study/stacks.py); what result.json
+    records of it: the stack and the point's share of its times, and the step the stack resumed from. A
+    distributed study trains one point at a time (stacks are not shared out to workers yet)."""
+    if self.grid.stack_size == 1 or tuner_lib.is_distributed():
       return None
     if self._stacks is None:
       self._stacks = stacks_lib.Stacks(self, self.grid.stack_size)
@@ -188,7 +190,7 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   sweep.json instead of the seeds, which grow look by look); look: which look this grid is (1, 2, ...)."""
   experiment.validate()
   grid.validate()
-  if grid.stack_size > 1 and tuner_lib.is_distributed():  # no claim on a stack across workers yet: two would train it
+  if grid.stack_size not in (1, grid_lib.AUTO_STACK) and tuner_lib.is_distributed():  # no claim on a stack across workers yet: two would train it
     raise UsageError(f"--stack_size={grid.stack_size}: stacks are not yet shared out to distributed workers; "
                      "use --stack_size=1 with KERASTUNER_ORACLE_IP")
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,

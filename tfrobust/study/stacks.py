@@ -12,8 +12,10 @@ for trains the whole stack, the others find their training done.
 """
 
 import hashlib
+import math
 import os
 
+import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
@@ -24,16 +26,40 @@ from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import run as run_records
 from tfrobust.train import stacked_driver
+from tfrobust.study.grid import AUTO_STACK
 from tfrobust.train.stacked import StackedTrainer
 
-# Beside results.jsonl (their names belong in tfrobust.records.names once the stacked study settles).
-STACKS_FILE = "stacks.json"  # {stack name: [trial ids]}, in the order the stacks were formed
-STACKS_DIR = "stacks"  # STACKS_DIR/NAME/checkpoints: a stack's own checkpoints and state; NAME/handed_off.json
+STACKS_FILE, STACKS_DIR = names.STACKS_FILE, names.STACKS_DIR
+MAX_AUTO_STACK = 64  # --stack_size=auto never stacks more (the largest K bench/stack_throughput.py measures)
+FLOAT_BYTES = 4
+
+
+def network_bytes(model, batch_size):
+  """What one network of a stack holds in memory while it trains at `batch_size` (a plain model, stack=1): its
+  weights, momentum buffers and gradients (3 × the parameters), and every layer's output and that output's gradient
+  for the batch (2 × B × the activations of one example, the input included), in float32."""
+  params = sum(int(np.prod(w.shape)) for w in model.weights)
+  activations = sum(int(np.prod(t.shape[1:])) for layer in model.layers for t in _outputs(layer))
+  return FLOAT_BYTES * (3 * params + 2 * batch_size * activations)
+
+
+def _outputs(layer):
+  out = layer.output
+  return out if isinstance(out, (list, tuple)) else [out]
+
+
+def auto_stack_size(model, batch_size, memory_mb, points):
+  """--stack_size=auto at one batch size: as many networks as `memory_mb` MiB holds (network_bytes each), at least
+  1, at most `points` (those of that batch size) and MAX_AUTO_STACK."""
+  fits = math.floor(memory_mb * 2 ** 20 / network_bytes(model, batch_size))
+  return int(max(1, min(fits, points, MAX_AUTO_STACK)))
 
 
 def form(points, stack_size, recorded, done=()):
   """The stacks `recorded` ({name: [trial ids]}) plus new ones for the points of `points` in none of them and not
-  `done`: grouped by batch size, in grid order, `stack_size` at a time. Returns the extended {name: [trial ids]}."""
+  `done`: grouped by batch size, in grid order, `stack_size` at a time: an int, or (--stack_size=auto) a function of
+  the batch size and the number of those points, whose stacks of one are left out (those points train alone).
+  Returns the extended {name: [trial ids]}."""
   stacked = {key for keys in recorded.values() for key in keys}
   out = dict(recorded)
   by_batch = {}
@@ -41,8 +67,11 @@ def form(points, stack_size, recorded, done=()):
     if p.key not in stacked and p.key not in done:
       by_batch.setdefault(p.batch_size, []).append(p.key)
   for b, keys in by_batch.items():
-    for i in range(0, len(keys), stack_size):
-      members = keys[i:i + stack_size]
+    size = stack_size(b, len(keys)) if callable(stack_size) else stack_size
+    for i in range(0, len(keys), size):
+      members = keys[i:i + size]
+      if callable(stack_size) and len(members) == 1:
+        continue  # auto: a lone point trains as today, with no stack's checkpoints and hand-off to pay for
       digest = hashlib.sha1(",".join(members).encode()).hexdigest()[:10]
       out[f"b{b}-{digest}"] = members
   return out
@@ -52,15 +81,22 @@ class Stacks:
   """The study's stacks: formed on first use, trained when the first of their points is asked for."""
 
   def __init__(self, study, stack_size):
-    self.study, self.stack_size = study, stack_size
+    self.study, self.stack_size, self._plain = study, stack_size, None
     path = os.path.join(study.sweep_dir, STACKS_FILE)
     recorded = io.read_json(path) if os.path.exists(path) else {}
-    self.members = form(study.grid.points(), stack_size, recorded, done=study.done)
+    self.members = form(study.grid.points(), self._auto_size if stack_size == AUTO_STACK else stack_size, recorded,
+                        done=study.done)
     if self.members != recorded:
       io.write_json(path, self.members)
     self.of = {key: name for name, keys in self.members.items() for key in keys}
     self.shares = {}  # trial id -> the stack it trained in and its share of the stack's times (result.json's "stack")
     self._trainers = {}
+
+  def _auto_size(self, batch_size, points):
+    if self._plain is None:  # one plain network, built once: its layers' sizes are what network_bytes counts
+      ds, cfg = self.study.dataset, self.study.experiment.train
+      self._plain = models.build_model(cfg.model, ds.input_shape, ds.num_classes, batchnorm=cfg.batchnorm)
+    return auto_stack_size(self._plain, batch_size, self.study.grid.stack_memory_mb, points)
 
   def prepare(self, point):
     """Trains the stack of `point` unless its networks were handed to their trials already; returns what
@@ -71,6 +107,7 @@ class Stacks:
     marker = os.path.join(self.study.sweep_dir, STACKS_DIR, name, "handed_off.json")
     if point.key not in self.shares and not os.path.exists(marker):
       self._train(name)
+      os.makedirs(os.path.dirname(marker), exist_ok=True)  # a stack whose every network diverged saved nothing
       io.write_json(marker, {key: self.shares.get(key) for key in self.members[name]})
     if point.key not in self.shares and os.path.exists(marker):
       self.shares[point.key] = io.read_json(marker).get(point.key)
@@ -82,6 +119,8 @@ class Stacks:
     members = [points[key] for key in self.members[name]]
     configs = [study.train_config(p) for p in members]
     base = configs[0]
+    if study.progress:
+      print(f"stack {name}: {len(members)} networks of B={base.batch_size} trained as one", flush=True)
     ds, strategy = study.dataset, study.strategy
     writers = []
     for point, cfg in zip(members, configs):
@@ -115,6 +154,7 @@ class Stacks:
                                 "resumed_from_step": result.resumed_from_step, "train_s": result.train_s,
                                 "epoch_eval_s": result.eval_s, "checkpoint_s": result.checkpoint_s,
                                 "summary_s": result.summary_s, "input_setup_s": result.setup_s,
+                                "input_teardown_s": result.teardown_s,
                                 "loop_bookkeeping_s": result.bookkeeping_s}
 
 

@@ -103,7 +103,7 @@ def fit_stack(trainer, dataset, configs, *, checkpoint_dir, writers=None, progre
                                        seeds=[c.seed for c in configs], epochs=cfg.epochs, start_step=step,
                                        augment=cfg.augment)
   iterator = iter(trainer.strategy.experimental_distribute_dataset(stream))
-  times = dict.fromkeys(("train_s", "eval_s", "checkpoint_s", "summary_s"), 0.0)
+  times = dict.fromkeys(("train_s", "eval_s", "checkpoint_s", "summary_s", "teardown_s"), 0.0)
   epoch_start = last_checkpoint = time.perf_counter()
   setup_s = epoch_start - t_setup
   epoch_train_s = 0.0
@@ -149,6 +149,9 @@ def fit_stack(trainer, dataset, configs, *, checkpoint_dir, writers=None, progre
       t0 = time.perf_counter()
       _save(manager, checkpoint_dir, results, step)
       times["checkpoint_s"] += time.perf_counter() - t0
+  t0 = time.perf_counter()
+  del iterator, stream  # timed here (driver.fit's teardown), not unnamed at the return
+  times["teardown_s"] = time.perf_counter() - t0
   total = time.perf_counter() - t_setup
   for r in results:
     r.reached_target = _reached(r, target) if target else None

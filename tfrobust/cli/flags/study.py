@@ -35,9 +35,13 @@ def define_flags():
   flags.DEFINE_float("report_eps", None, "ε (on the [0, 1] scale) at which the report and the HParams dashboard "
                      "compare adversarial accuracy (default: the middle of the ε grid).")
   # A string, parsed by grid_from_flags: a non-integer is a one-line UsageError, not absl's own message.
-  flags.DEFINE_string("stack_size", "1", "How many points of one batch size train as one stacked computation "
-                      "(grouped convolutions, one batched matmul per dense layer: tfrobust.train.stacked); each is "
-                      "then evaluated and recorded as if trained alone. 1: one network at a time.")
+  flags.DEFINE_string("stack_size", grid_lib.AUTO_STACK, "How many points of one batch size train as one stacked "
+                      "computation (grouped convolutions, one batched matmul per dense layer: tfrobust.train.stacked); "
+                      "each is then evaluated and recorded as if trained alone. auto: as many as --stack_memory_mb "
+                      "holds, up to the points of that batch size (1 for a distributed study); 1: one network at a "
+                      "time.")
+  flags.DEFINE_float("stack_memory_mb", 2048.0, "--stack_size=auto: the memory a stack may take (MiB): weights, "
+                     "momentum and gradients, and each layer's activations and their gradients at the batch size.")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
 
 
@@ -66,4 +70,9 @@ def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
   return grid_lib.Grid(regimes=tuple(FLAGS.regimes), batch_sizes=numbers("batch_sizes", FLAGS.batch_sizes, int),
                        momenta=numbers("momenta", FLAGS.momenta), seeds=seeds,
                        budget=FLAGS.budget, target_train_loss=FLAGS.target_train_loss or None,
-                       max_epochs=FLAGS.max_epochs, stack_size=numbers("stack_size", [FLAGS.stack_size], int)[0])
+                       max_epochs=FLAGS.max_epochs, stack_size=_stack_size(FLAGS.stack_size),
+                       stack_memory_mb=FLAGS.stack_memory_mb)
+
+
+def _stack_size(value):
+  return value if value == grid_lib.AUTO_STACK else numbers("stack_size", [value], int)[0]
