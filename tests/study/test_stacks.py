@@ -44,7 +44,7 @@ def test_auto_stacks_as_many_networks_as_the_memory_budget_holds():
   network_bytes counts 3 × the parameters and 2 × B × each layer's activations (the input's included)."""
   from tfrobust import data, models
   ds = data.load_digits()
-  model = models.build_model("mlp", ds.input_shape, ds.num_classes)
+  model = models.build_model("lenet", ds.input_shape, ds.num_classes)
   params = sum(int(np.prod(w.shape)) for w in model.weights)
   one = stacks.network_bytes(model, 16)
   assert one == stacks.network_bytes(model, 1) + 4 * 2 * 15 * (one - stacks.network_bytes(model, 0)) // (4 * 2 * 16)
@@ -54,6 +54,9 @@ def test_auto_stacks_as_many_networks_as_the_memory_budget_holds():
   assert stacks.auto_stack_size(model, 16, 0.5 * mib, points=12) == 1  # less than one network: one at a time
   assert stacks.auto_stack_size(model, 16, 1e6, points=12) == 12
   assert stacks.auto_stack_size(model, 16, 1e6, points=500) == stacks.MAX_AUTO_STACK
+  mlp = models.build_model("mlp", ds.input_shape, ds.num_classes)  # dense only: alone on a CPU, stacked on a GPU
+  assert stacks.auto_stack_size(mlp, 16, 1e6, points=12) == 1
+  assert stacks.auto_stack_size(mlp, 16, 1e6, points=12, gpu=True) == 12
   grid = Grid(("fixed_lr",), (16, 32), (0.9,), (0, 1, 2))
   formed = stacks.form(grid.points(), lambda b, n: 2, {})  # auto's stacks of one are left out: those train alone
   assert sorted(map(len, formed.values())) == [2, 2]

@@ -79,19 +79,33 @@ def check_output_dir(output_dir, hparams):
   return True
 
 
+def _model_fn(cfg, dataset):
+  return lambda: models.build_model(cfg.model, dataset.input_shape, dataset.num_classes, batchnorm=cfg.batchnorm,
+                                    seed=cfg.seed)
+
+
+def _architecture(cfg, dataset, strategy):
+  return (cfg.model, cfg.batchnorm, dataset.name, dataset.input_shape, dataset.num_classes, id(strategy))
+
+
+def initial_weights(cache, cfg, dataset, strategy):
+  """The run's initial weights (a plain model's get_weights()), drawn once per architecture and seed in `cache`:
+  a stack's networks (study/stacks.py) start from the very weights their trials would, without drawing them again."""
+  return cache.initial_weights(_architecture(cfg, dataset, strategy) + (cfg.seed,),
+                               lambda: _model_fn(cfg, dataset)().get_weights())
+
+
 def _trainer_for(cfg, dataset, strategy, cache):
-  def model_fn():
-    return models.build_model(cfg.model, dataset.input_shape, dataset.num_classes,
-                              batchnorm=cfg.batchnorm, seed=cfg.seed)
+  model_fn = _model_fn(cfg, dataset)
   if cache is None:
     return Trainer(model_fn, strategy, global_batch_size=cfg.batch_size,
                    steps_per_call=cfg.steps_per_call, jit_compile=cfg.jit_compile)
-  architecture = (cfg.model, cfg.batchnorm, dataset.name, dataset.input_shape, dataset.num_classes, id(strategy))
+  architecture = _architecture(cfg, dataset, strategy)
   shared = lambda: cache.model(architecture, model_fn)  # noqa: E731 (built under the first trainer's scope)
   key = architecture + (cfg.batch_size, cfg.steps_per_call, cfg.jit_compile)
   trainer = cache.get(key, lambda: Trainer(shared, strategy, global_batch_size=cfg.batch_size,
                                            steps_per_call=cfg.steps_per_call, jit_compile=cfg.jit_compile))
-  trainer.reset(cache.initial_weights(architecture + (cfg.seed,), lambda: model_fn().get_weights()))
+  trainer.reset(initial_weights(cache, cfg, dataset, strategy))
   return trainer
 
 

@@ -53,7 +53,7 @@ class Study:
     self.report_eps, self.progress, self.trial_progress = report_eps, progress, trial_progress
     self._strategy = strategy
     self._dataset = dataset
-    self._cache = run_lib.TrainerCache()
+    self.cache = run_lib.TrainerCache()  # shared by the trials and the stacks (study/stacks.py)
     self._stacks = None  # stacks.Stacks, formed at the first point (after sweep.json is claimed)
     self.total = len(grid.points())
     self.done = {}  # trial id -> its standing results.jsonl line: read once, then kept up to date here
@@ -93,7 +93,7 @@ class Study:
       experiment = dataclasses.replace(self.experiment, train=train)
       extra = self._train_stack(point)
       result = run_lib.run_experiment(
-          experiment, trial_dir, strategy=self.strategy, dataset=self.dataset, cache=self._cache,
+          experiment, trial_dir, strategy=self.strategy, dataset=self.dataset, cache=self.cache,
           progress=self.trial_progress, tensorboard_hparams={"regime": point.regime}, extra=extra)
       line = dict(result, status="ok")
     except Exception as e:  # noqa: BLE001 - one failed point must not stop the study; recorded with its error

@@ -15,6 +15,7 @@ import hashlib
 import math
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
@@ -48,9 +49,14 @@ def _outputs(layer):
   return out if isinstance(out, (list, tuple)) else [out]
 
 
-def auto_stack_size(model, batch_size, memory_mb, points):
+def auto_stack_size(model, batch_size, memory_mb, points, *, gpu=False):
   """--stack_size=auto at one batch size: as many networks as `memory_mb` MiB holds (network_bytes each), at least
-  1, at most `points` (those of that batch size) and MAX_AUTO_STACK."""
+  1, at most `points` (those of that batch size) and MAX_AUTO_STACK. On a CPU a network without convolutions
+  trains alone: its step is a few small matmuls that already keep the cores busy, and a stack of them is the same
+  small matmuls batched (the digits study's 60 MLPs took 111.4 s stacked 12 at a time, 98.6 s alone: 2-core AMD
+  EPYC, docs/benchmarks.md); its grouped convolutions are what a stack gains from."""
+  if not gpu and not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers):
+    return 1
   fits = math.floor(memory_mb * 2 ** 20 / network_bytes(model, batch_size))
   return int(max(1, min(fits, points, MAX_AUTO_STACK)))
 
@@ -96,7 +102,8 @@ class Stacks:
     if self._plain is None:  # one plain network, built once: its layers' sizes are what network_bytes counts
       ds, cfg = self.study.dataset, self.study.experiment.train
       self._plain = models.build_model(cfg.model, ds.input_shape, ds.num_classes, batchnorm=cfg.batchnorm)
-    return auto_stack_size(self._plain, batch_size, self.study.grid.stack_memory_mb, points)
+    return auto_stack_size(self._plain, batch_size, self.study.grid.stack_memory_mb, points,
+                           gpu=bool(tf.config.list_physical_devices("GPU")))
 
   def prepare(self, point):
     """Trains the stack of `point` unless its networks were handed to their trials already; returns what
@@ -138,8 +145,9 @@ class Stacks:
                                      stack=len(members)),
           strategy, stack=len(members), global_batch_size=base.batch_size, steps_per_call=base.steps_per_call)
     trainer = self._trainers[key]
-    trainer.reset([models.build_model(cfg.model, ds.input_shape, ds.num_classes, batchnorm=cfg.batchnorm,
-                                      seed=cfg.seed).get_weights() for cfg in configs])
+    # The trials' own initial weights, from the study's cache: drawing them again here would build K models, each
+    # after keras.utils.set_random_seed, which empties TensorFlow's kernel cache (every attack's first call slow).
+    trainer.reset([run_lib.initial_weights(study.cache, cfg, ds, strategy) for cfg in configs])
     results = stacked_driver.fit_stack(
         trainer, ds, configs, checkpoint_dir=os.path.join(study.sweep_dir, STACKS_DIR, name, names.CHECKPOINTS_DIR),
         writers=writers, progress=study.trial_progress)
