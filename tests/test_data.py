@@ -142,3 +142,13 @@ def test_bad_augment_is_a_usage_error():
   proc = run_module("tfrobust.main", "--augment=foo", "--epochs=1", timeout=120)
   assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
       "error: --augment=foo: choose one of none, crop_flip, crop"], proc.stderr[-2000:]
+
+
+def test_training_streams_run_without_tf_data_autotuning():
+  """Closing an autotuned stream waits for the autotuner's thread (seconds at the end of a stack's training, which no
+  stage of a trial named): both training streams turn it off; their batches are fixed by the seed either way."""
+  from tfrobust.train import stacked_data
+  ds = data.load_digits()
+  for stream in (data.training_stream(ds.x_train, ds.y_train, 16, seed=0, epochs=1),
+                 stacked_data.stacked_stream(ds.x_train, ds.y_train, 16, seeds=[0, 1], epochs=1)):
+    assert stream.options().autotune.enabled is False and stream.options().deterministic is True

@@ -46,7 +46,4 @@ def stacked_stream(x, y, batch_size, *, seeds, epochs, start_step=0, augment="no
 
   first_epoch, skip = divmod(start_step, spe)
   ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip).map(batch)
-  options = tf.data.Options()
-  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-  options.deterministic = True
-  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(data_lib.stream_options()).prefetch(data_lib.PREFETCH_BATCHES)
