@@ -60,6 +60,20 @@ def test_auto_stacks_as_many_networks_as_the_memory_budget_holds():
   grid = Grid(("fixed_lr",), (16, 32), (0.9,), (0, 1, 2))
   formed = stacks.form(grid.points(), lambda b, n: 2, {})  # auto's stacks of one are left out: those train alone
   assert sorted(map(len, formed.values())) == [2, 2]
+  wide = Grid(("fixed_lr",), (16,), (0.9,), tuple(range(13)))  # room for 12: stacks of 7 and 6, not 12 and 1
+  assert sorted(map(len, stacks.form(wide.points(), lambda b, n: 12, {}).values())) == [6, 7]
+
+
+def test_a_point_begun_alone_is_left_out_of_new_stacks(tmp_path):
+  """A study begun with --stack_size=1 and resumed stacked: the point whose trial holds a checkpoint finishes alone
+  (its training so far is kept), the others stack."""
+  import types
+  grid = Grid(("fixed_lr",), (32,), (0.9,), (0, 1, 2))
+  begun = os.path.join(tmp_path, "trials", "fixed_lr-b32-m0.9-s0", "checkpoints")
+  os.makedirs(begun)
+  open(os.path.join(begun, "checkpoint"), "w").close()
+  study = types.SimpleNamespace(grid=grid, sweep_dir=str(tmp_path), done={})
+  assert list(stacks.Stacks(study, 2).members.values()) == [["fixed_lr-b32-m0.9-s1", "fixed_lr-b32-m0.9-s2"]]
 
 
 def _metrics(sweep):
@@ -117,8 +131,8 @@ def test_a_stacked_study_killed_mid_stack_resumes_and_records_what_an_unstacked_
 def test_bad_stack_size_is_refused_before_anything_is_written(tmp_path):
   cases = [(["--stack_size=0"], "--stack_size=0: must be an integer >= 1"),
            (["--stack_size=-2"], "--stack_size=-2: must be an integer >= 1"),
-           (["--stack_size=1.5"], "--stack_size=1.5: '1.5' is not an integer"),
-           (["--stack_size=many"], "--stack_size=many: 'many' is not an integer"),
+           (["--stack_size=1.5"], "--stack_size=1.5: '1.5' is not an integer or auto"),
+           (["--stack_size=many"], "--stack_size=many: 'many' is not an integer or auto"),
            (["--stack_memory_mb=0"], "--stack_memory_mb=0: must be > 0"),
            (["--stack_memory_mb=nan"], "--stack_memory_mb=nan: must be > 0")]
   assert_refused([("tfrobust.sweep", ["--dataset=digits", "--model=mlp", *args], "--sweep_dir", message)

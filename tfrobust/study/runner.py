@@ -9,11 +9,14 @@ Layout of a sweep directory:
   results.jsonl   one line per finished point: result.json plus trial_id (the point's key), regime, status
   trials/KEY/     each point's run directory (checkpoints, tensorboard, saved_model, result.json)
   tuner/          keras-tuner's own oracle and trial state (what resume and distribution go through)
+  stacks.json     which points train together as one stacked computation (study/stacks.py)
+  stacks/NAME/    a stack's own checkpoints, and the hand-off of its networks to their trials
   events.*        the HParams dashboard's configuration: every hyperparameter and metric registered
   report/         written at the end by tfrobust.report (the sweep command calls it; the study does not)
 
 Resume is keras-tuner's reload of its oracle plus results.jsonl: a point already in results.jsonl is never
-trained again (its metrics are handed back to the oracle), an interrupted point resumes from its checkpoints.
+trained again (its metrics are handed back to the oracle), an interrupted point resumes from its checkpoints (a
+stacked point from its stack's).
 """
 
 import dataclasses
@@ -190,7 +193,8 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   sweep.json instead of the seeds, which grow look by look); look: which look this grid is (1, 2, ...)."""
   experiment.validate()
   grid.validate()
-  if grid.stack_size not in (1, grid_lib.AUTO_STACK) and tuner_lib.is_distributed():  # no claim on a stack across workers yet: two would train it
+  # No worker claims a stack yet, so two could train the same one: a distributed study trains points alone.
+  if grid.stack_size not in (1, grid_lib.AUTO_STACK) and tuner_lib.is_distributed():
     raise UsageError(f"--stack_size={grid.stack_size}: stacks are not yet shared out to distributed workers; "
                      "use --stack_size=1 with KERASTUNER_ORACLE_IP")
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,

@@ -1,9 +1,14 @@
-"""Stacks of a study (--stack_size K > 1): the points that share a batch size — the architecture, dataset and budget
-are the study's — trained K at a time as one computation (tfrobust.train.stacked), each then handed to the
-single-run pipeline (tfrobust.experiment.run) as a finished training: its trial directory gets driver.fit's
-checkpoint, history and TensorBoard epoch scalars, and run_experiment resumes it with nothing left to train, then
-evaluates and writes it exactly as an unstacked trial. A diverged network resumes at its non-finite step, meets it
-again alone and is recorded as diverged there.
+"""Stacks of a study (--stack_size=auto, the default, or K > 1): the points that share a batch size — the
+architecture, dataset and budget are the study's — trained K at a time as one computation (tfrobust.train.stacked),
+each then handed to the single-run pipeline (tfrobust.experiment.run) as a finished training: its trial directory
+gets driver.fit's checkpoint, history and TensorBoard epoch scalars, and run_experiment resumes it with nothing left
+to train, then evaluates and writes it exactly as an unstacked trial. A diverged network resumes at its non-finite
+step, meets it again alone and is recorded as diverged there.
+
+auto: K from --stack_memory_mb (network_bytes per network; at most MAX_AUTO_STACK and the points of that batch
+size, split into stacks of even size); on a CPU a network without convolutions trains alone, and so does a point
+left alone by the split or already begun alone (a study resumed after the default changed). A distributed study
+trains every point alone (runner.py).
 
 Which points form which stack is recorded once (STACKS_FILE) and kept: a rerun after a kill finds the same stacks
 and resumes a stack from its own checkpoint (STACKS_DIR/NAME/checkpoints); points added later (the next look of
@@ -26,8 +31,8 @@ from tfrobust import models
 from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import run as run_records
-from tfrobust.train import stacked_driver
 from tfrobust.study.grid import AUTO_STACK
+from tfrobust.train import stacked_driver
 from tfrobust.train.stacked import StackedTrainer
 
 STACKS_FILE, STACKS_DIR = names.STACKS_FILE, names.STACKS_DIR
@@ -73,7 +78,10 @@ def form(points, stack_size, recorded, done=()):
     if p.key not in stacked and p.key not in done:
       by_batch.setdefault(p.batch_size, []).append(p.key)
   for b, keys in by_batch.items():
-    size = stack_size(b, len(keys)) if callable(stack_size) else stack_size
+    size = stack_size
+    if callable(stack_size):  # stacks of even size: room for 12 and 13 points is 7 + 6, not 12 + 1
+      fits = stack_size(b, len(keys))
+      size = math.ceil(len(keys) / math.ceil(len(keys) / fits))
     for i in range(0, len(keys), size):
       members = keys[i:i + size]
       if callable(stack_size) and len(members) == 1:
@@ -90,8 +98,12 @@ class Stacks:
     self.study, self.stack_size, self._plain = study, stack_size, None
     path = os.path.join(study.sweep_dir, STACKS_FILE)
     recorded = io.read_json(path) if os.path.exists(path) else {}
+    # A point whose trial holds a checkpoint but is in no recorded stack began training alone (under --stack_size=1,
+    # before a resume): it finishes alone rather than starting again in a stack.
+    begun = {p.key for p in study.grid.points() if os.path.exists(
+        os.path.join(names.trial_dir(study.sweep_dir, p.key), names.CHECKPOINTS_DIR, "checkpoint"))}
     self.members = form(study.grid.points(), self._auto_size if stack_size == AUTO_STACK else stack_size, recorded,
-                        done=study.done)
+                        done=set(study.done) | begun)
     if self.members != recorded:
       io.write_json(path, self.members)
     self.of = {key: name for name, keys in self.members.items() for key in keys}

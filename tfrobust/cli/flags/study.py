@@ -6,6 +6,7 @@ from absl import flags
 
 from tfrobust import config as config_lib
 from tfrobust.cli import numbers
+from tfrobust.errors import UsageError
 from tfrobust.report import sequential
 from tfrobust.study import grid as grid_lib
 
@@ -38,8 +39,8 @@ def define_flags():
   flags.DEFINE_string("stack_size", grid_lib.AUTO_STACK, "How many points of one batch size train as one stacked "
                       "computation (grouped convolutions, one batched matmul per dense layer: tfrobust.train.stacked); "
                       "each is then evaluated and recorded as if trained alone. auto: as many as --stack_memory_mb "
-                      "holds, up to the points of that batch size (1 for a distributed study, and on a CPU for a "
-                      "network without convolutions, which gains nothing there); 1: one network at a time.")
+                      "holds, up to the points of that batch size and 64 (1 for a distributed study, and on a CPU for "
+                      "a network without convolutions, which gains nothing there); 1: one network at a time.")
   flags.DEFINE_float("stack_memory_mb", 2048.0, "--stack_size=auto: the memory a stack may take (MiB): weights, "
                      "momentum and gradients, and each layer's activations and their gradients at the batch size.")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
@@ -75,4 +76,9 @@ def grid_from_flags(FLAGS=flags.FLAGS):  # pylint: disable=invalid-name
 
 
 def _stack_size(value):
-  return value if value == grid_lib.AUTO_STACK else numbers("stack_size", [value], int)[0]
+  if value == grid_lib.AUTO_STACK:
+    return value
+  try:
+    return int(value)
+  except ValueError:
+    raise UsageError(f"--stack_size={value}: {value!r} is not an integer or {grid_lib.AUTO_STACK}") from None
