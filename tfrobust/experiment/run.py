@@ -130,7 +130,8 @@ class _GcClock:
 _GC = _GcClock()
 
 
-def _write_hparams_summary(writer, hparams, trial_id):
+def write_hparams_summary(writer, hparams, trial_id):
+  """The trial's entry in TensorBoard's HParams dashboard (list values joined by commas, None left out)."""
   flat = {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in hparams.items()}
   with writer.as_default():
     hp.hparams({k: v for k, v in flat.items() if v is not None}, trial_id=trial_id)
@@ -178,8 +179,8 @@ def run_experiment(experiment, output_dir, *, strategy=None, dataset=None, cache
   t0 = time.perf_counter()
   writer = tf.summary.create_file_writer(os.path.join(output_dir, names.TENSORBOARD_DIR))
   if fresh:
-    _write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
-                           trial_id=os.path.basename(os.path.normpath(output_dir)))
+    write_hparams_summary(writer, dict(tensorboard_hparams or {}, **hparams),
+                          trial_id=os.path.basename(os.path.normpath(output_dir)))
   hparams_summary_s = time.perf_counter() - t0
   fit = driver.fit(trainer, dataset, cfg, checkpoint_dir=os.path.join(output_dir, names.CHECKPOINTS_DIR),
                    writer=writer, progress=progress)

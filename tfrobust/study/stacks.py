@@ -23,7 +23,6 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorboard.plugins.hparams import api as hp
 
 from tfrobust import evaluators
 from tfrobust import io
@@ -145,11 +144,13 @@ class Stacks:
     for point, cfg in zip(members, configs):
       trial_dir = names.trial_dir(study.sweep_dir, point.key)
       identity = dict(cfg.hparams(), evaluators=evaluators.settings(study.experiment))
-      if not run_lib.check_output_dir(trial_dir, identity):
+      fresh = not run_lib.check_output_dir(trial_dir, identity)
+      if fresh:
         os.makedirs(trial_dir, exist_ok=True)
         run_records.write_hparams(trial_dir, identity)
-        _hparams_summary(trial_dir, dict(regime=point.regime, **cfg.hparams()), point.key)
       writers.append(tf.summary.create_file_writer(os.path.join(trial_dir, names.TENSORBOARD_DIR)))
+      if fresh:  # the HParams entry run_experiment writes for a fresh run (it finds hparams.json here, so does not)
+        run_lib.write_hparams_summary(writers[-1], dict(regime=point.regime, **cfg.hparams()), point.key)
     key = (base.model, base.batchnorm, base.batch_size, len(members), base.steps_per_call)
     if key not in self._trainers:
       self._trainers[key] = StackedTrainer(
@@ -177,12 +178,3 @@ class Stacks:
                                 "input_teardown_s": result.teardown_s,
                                 "loop_bookkeeping_s": result.bookkeeping_s}
 
-
-def _hparams_summary(trial_dir, hparams, trial_id):
-  """The trial's HParams-dashboard entry, as run_experiment writes it for a fresh run (it finds the stack's trial
-  directory holding hparams.json already, so does not)."""
-  flat = {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in hparams.items()}
-  writer = tf.summary.create_file_writer(os.path.join(trial_dir, names.TENSORBOARD_DIR))
-  with writer.as_default():
-    hp.hparams({k: v for k, v in flat.items() if v is not None}, trial_id=trial_id)
-  writer.close()
