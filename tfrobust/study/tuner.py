@@ -13,6 +13,10 @@ keras-tuner 1.4.8 problems met here, and what this module does:
   process checks results.jsonl against the grid and runs (worker/local) or reports (chief) what is missing.
 - Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment so
   that polling does not take the CPU from training (#990 is the 5-minute RPC timeout of such workers).
+- The chief's server (`oracle_chief.start_server`) is left listening once its grid is done, and checks every
+  20 s whether it may stop. A --seeds=auto study serves each look's grid on the same port in turn, so the chief
+  serves through `serve` below, which stops its server when its look is done and checks every second; a worker
+  starts a look only once the oracle it reaches serves that look's seeds (not the last look's, still closing).
 - An exception in a trial would count towards keras-tuner's `max_consecutive_failed_trials` and stop the
   search; the runner records it in results.jsonl (status "failed", the error) and the search goes on.
 """
@@ -21,6 +25,7 @@ import itertools
 import math
 import os
 import time
+from concurrent import futures
 
 import keras_tuner
 
@@ -30,6 +35,8 @@ from tfrobust.study.grid import GridPoint
 OBJECTIVE = "test_accuracy"  # keras-tuner's name for result.json's metrics["test/accuracy"]
 # How long a distributed worker waits before asking the oracle for its next trial (#990: no busy polling).
 WORKER_POLL_PAUSE_S = 0.5
+# How often a chief checks whether its look is done, and a worker whether the oracle serves its look yet.
+LOOK_POLL_S = 1.0
 
 
 def search_space(grid):
@@ -73,6 +80,29 @@ def is_oracle():
   return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
 
 
+def serve(oracle):
+  """keras-tuner's `oracle_chief.start_server`, except that the server stops when every trial has ended and every
+  worker has been told (the same test, `exit_chief`), so that the next look's oracle can take the port."""
+  import grpc  # pylint: disable=import-outside-toplevel  (keras-tuner imports it late too: protobuf versions)
+  from keras_tuner.src import protos  # pylint: disable=import-outside-toplevel
+  from keras_tuner.src.distribute import oracle_chief  # pylint: disable=import-outside-toplevel
+  server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+  servicer = oracle_chief.OracleServicer(oracle)
+  protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+  server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+  server.start()
+  try:
+    while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+      time.sleep(LOOK_POLL_S)
+  finally:
+    server.stop(None).wait()
+
+
+def served_seeds(oracle):
+  """The seeds of the grid an oracle (a worker's client of the chief's) serves."""
+  return sorted(next(hp.values for hp in oracle.get_space().space if hp.name == "seed"))
+
+
 class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
   """run_trial trains one grid point through the study's runner and returns its clean accuracy."""
 
@@ -87,6 +117,17 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
     line = self.study.run_point(point, tuner_trial_id=trial.trial_id)
     accuracy = (line.get("metrics") or {}).get("test/accuracy")
     return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
+
+  def search(self, *args, **kwargs):
+    if is_oracle():
+      self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)
+      self.save()
+      serve(self.oracle)
+      return
+    if is_distributed():  # the previous look's oracle may still be closing on the chief's port
+      while served_seeds(self.oracle) != sorted(self.study.grid.seeds):
+        time.sleep(LOOK_POLL_S)
+    super().search(*args, **kwargs)
 
   def on_search_begin(self):
     self.save()  # so that a sweep killed during its first trial reloads this oracle
