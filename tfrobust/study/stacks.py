@@ -56,9 +56,9 @@ def _outputs(layer):
 def auto_stack_size(model, batch_size, memory_mb, points, *, gpu=False):
   """--stack_size=auto at one batch size: as many networks as `memory_mb` MiB holds (network_bytes each), at least
   1, at most `points` (those of that batch size) and MAX_AUTO_STACK. On a CPU a network without convolutions
-  trains alone: its step is a few small matmuls that already keep the cores busy, and a stack of them is the same
-  small matmuls batched (the digits study's 60 MLPs took 111.4 s stacked 12 at a time, 98.6 s alone: 2-core AMD
-  EPYC, docs/benchmarks.md); its grouped convolutions are what a stack gains from."""
+  trains alone: its step is a few small matmuls, and a stack of them is the same small matmuls batched, which saves
+  little of a study (the digits study's 60 MLPs: 0.88-1.09x stacked 12 at a time, 2-core AMD EPYC,
+  docs/benchmarks.md); grouped convolutions are what a stack gains from."""
   if not gpu and not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers):
     return 1
   fits = math.floor(memory_mb * 2 ** 20 / network_bytes(model, batch_size))
