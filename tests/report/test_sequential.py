@@ -97,3 +97,34 @@ def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_histo
   assert "C1.clean: " in md and "(3: " in md and "→ 6: " in md
   rows = json.load(open(os.path.join(d, names.REPORT_DIR, "verdicts.json")))
   assert all(r["sequential"]["plan"]["looks"] == [3, 6] for r in rows if r["component"] != "claim")
+
+
+def test_a_look_is_judged_on_its_own_seeds_whatever_the_next_look_has_written(tmp_path):
+  """Seeds 3-5 of one cell are in results.jsonl (the next look begun): judged as a whole they count as 6 seeds and
+  look 2 would be judged on them; the look being decided (build(..., seeds=3)) sees its own 3 seeds only."""
+  import json
+  import os
+  import sys
+  sys.path.append(os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
+  from synthetic import write_sweep  # pylint: disable=import-outside-toplevel
+  from tfrobust.records import names
+  from tfrobust.report import build
+  d = write_sweep(str(tmp_path), lambda regime, b, mu, s: (0.9, 0.6), seeds=range(6))
+  path = os.path.join(d, names.SWEEP_FILE)
+  with open(path) as f:
+    sweep = json.load(f)
+  sweep.update(seeds="auto", sequential=sequential.make_plan((3, 6), 6).as_dict())
+  with open(path, "w") as f:
+    json.dump(sweep, f)
+  results = os.path.join(d, names.RESULTS_FILE)
+  with open(results) as f:
+    lines = [json.loads(line) for line in f]
+  first_cell = lines[0]["trial_id"].rsplit("-s", 1)[0]
+  kept = [line for line in lines if line["hparams"]["seed"] < 3 or line["trial_id"].startswith(first_cell + "-s")]
+  with open(results, "w") as f:
+    f.writelines(json.dumps(line) + "\n" for line in kept)
+
+  def looks_judged(ctx):
+    return max(h["look"] for r in ctx.rows if r["component"] != "claim" for h in r["sequential"]["history"])
+  assert looks_judged(build.build(d)) == 2  # the partial look counted as a whole one
+  assert looks_judged(build.build(d, seeds=3)) == 1

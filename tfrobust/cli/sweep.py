@@ -14,10 +14,12 @@ Distributed (keras-tuner's chief/worker mode), one chief (the oracle) and any nu
 
 import dataclasses
 import os
+import time
 
 from absl import flags as absl_flags
 
 from tfrobust import cli
+from tfrobust import io
 from tfrobust.cli import flags
 from tfrobust.cli.flags import study as study_flags
 from tfrobust.records import names
@@ -58,26 +60,49 @@ def main(argv):
 
 def run_looks(plan, grid, experiment, **kw):
   """A --seeds=auto study: each look's seeds over the whole grid (every point once, resumable like any study),
-  then the group-sequential verdicts; the next look while a component that can still be decided is undecided.
-  Every process (chief, workers, a resumed run) takes the same decisions from the same results."""
-  from tfrobust.study import runner  # pylint: disable=import-outside-toplevel
-  seeds, outcome = plan.looks[0], None
+  then the group-sequential verdicts on that look's seeds; the next look while a component that can still be
+  decided is undecided. The chief (or the only process) judges and records each look's decision in LOOKS_FILE;
+  a distributed worker takes the decisions from there, and skips the looks already decided when it (re)starts."""
+  from tfrobust.study import runner, tuner  # pylint: disable=import-outside-toplevel
+  worker = tuner.is_distributed() and not tuner.is_oracle()
+  path = os.path.join(FLAGS.sweep_dir, names.LOOKS_FILE)
+  outcome = None
   for look, seeds in enumerate(plan.looks, 1):
-    grid_k = dataclasses.replace(grid, seeds=tuple(range(seeds)))
-    outcome = runner.run_study(grid_k, experiment, FLAGS.sweep_dir, sequential=plan.as_dict(), look=look, **kw)
-    rows = report.build(FLAGS.sweep_dir).rows
-    left = sequential.undecided(rows, plan, seeds)
-    decided = [f"{r['claim']}.{r['component']} {r['verdict']}" for r in rows if r["control"] == effects.ALL
-               and r["component"] != "claim" and r["verdict"] in sequential.DECIDED]
-    nxt = sequential.next_look(plan, seeds) if left else None
-    if outcome is not None:
-      print(f"look {look} ({seeds} seeds): decided {', '.join(decided) or 'none'}; "
-            + (f"undecided {', '.join(left)}; next look: {nxt} seeds" if nxt else
-               "stopping: " + (f"the cap of {plan.max_seeds} seeds is reached" if seeds >= plan.max_seeds
-                               else "every component is decided or cannot be decided within the plan")), flush=True)
+    decision = _decision(path, look)
+    if not (worker and decision):
+      grid_k = dataclasses.replace(grid, seeds=tuple(range(seeds)))
+      outcome = runner.run_study(grid_k, experiment, FLAGS.sweep_dir, sequential=plan.as_dict(), look=look, **kw)
+    if worker:
+      while decision is None:  # the chief judges once every point of the look is in
+        time.sleep(tuner.LOOK_POLL_S)
+        decision = _decision(path, look)
+      nxt = decision["next"]
+    else:
+      nxt = _judge_look(plan, look, seeds, outcome)
+      looks = io.read_json(path) if os.path.exists(path) else {}
+      io.write_json(path, dict(looks, **{str(look): {"seeds": seeds, "next": nxt}}))
     if nxt is None:
       break
   return outcome
+
+
+def _decision(path, look):
+  return (io.read_json(path) if os.path.exists(path) else {}).get(str(look))
+
+
+def _judge_look(plan, look, seeds, outcome):
+  """The next look's seeds (None: stop), judged on this look's seeds alone; the progress line."""
+  rows = report.build(FLAGS.sweep_dir, seeds=seeds).rows
+  left = sequential.undecided(rows, plan, seeds)
+  decided = [f"{r['claim']}.{r['component']} {r['verdict']}" for r in rows if r["control"] == effects.ALL
+             and r["component"] != "claim" and r["verdict"] in sequential.DECIDED]
+  nxt = sequential.next_look(plan, seeds) if left else None
+  if outcome is not None:
+    print(f"look {look} ({seeds} seeds): decided {', '.join(decided) or 'none'}; "
+          + (f"undecided {', '.join(left)}; next look: {nxt} seeds" if nxt else
+             "stopping: " + (f"the cap of {plan.max_seeds} seeds is reached" if seeds >= plan.max_seeds
+                             else "every component is decided or cannot be decided within the plan")), flush=True)
+  return nxt
 
 
 def run():

@@ -136,12 +136,16 @@ def _sweep_or_note(sweep_dir, notes):
 
 def build(sweep_dir, *, acc_margin=claims.ACC_MARGIN, eig_margin=claims.EIG_MARGIN,
           momentum_margin=claims.MOMENTUM_MARGIN, c2_margin=claims.C2_MARGIN, min_seeds=claims.MIN_SEEDS,
-          trained_loss=quality.TRAINED_LOSS):
-  """Reads and judges the sweep (writes nothing): the Context of its report. UsageError on bad input."""
+          trained_loss=quality.TRAINED_LOSS, seeds=None):
+  """Reads and judges the sweep (writes nothing): the Context of its report. UsageError on bad input.
+  seeds: only the trials of seeds below it (a look of a --seeds=auto study judged on its own points, whatever
+  points of the next look are already written)."""
   margins = verdicts.margins(acc_margin=acc_margin, eig_margin=eig_margin, momentum_margin=momentum_margin,
                              c2_margin=c2_margin)
   trained_loss = quality.check_trained_loss(trained_loss)
   trials, notes = sweep_records.load_trials(sweep_dir)
+  if seeds is not None:
+    trials = [t for t in trials if int(t.hparams.get("seed", 0)) < seeds]
   for n in notes:
     print(f"warning: {n}", file=sys.stderr)
   budget, budget_text = quality.budget_of(trials)

@@ -218,11 +218,6 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   tuner = tuner_lib.StudyTuner(study)
   tuner.search(verbose=0)
   if tuner_lib.is_distributed() and not tuner_lib.is_oracle():
-    if sequential is not None:  # the look is judged on every point of it, as the chief judges it
-      study.refresh()
-      while study.missing():  # other workers' last points
-        time.sleep(tuner_lib.LOOK_POLL_S)
-        study.refresh()
     return  # the chief reports; a worker is done when the oracle has nothing left for it
   study.refresh()  # the points other workers finished
   missing = study.missing()

@@ -16,7 +16,8 @@ keras-tuner 1.4.8 problems met here, and what this module does:
 - The chief's server (`oracle_chief.start_server`) is left listening once its grid is done, and checks every
   20 s whether it may stop. A --seeds=auto study serves each look's grid on the same port in turn, so the chief
   serves through `serve` below, which stops its server when its look is done and checks every second; a worker
-  starts a look only once the oracle it reaches serves that look's seeds (not the last look's, still closing).
+  starts a look only once the oracle it reaches serves that look's seeds (not the last look's, still closing),
+  and skips it when the oracle already serves a later look's.
 - An exception in a trial would count towards keras-tuner's `max_consecutive_failed_trials` and stop the
   search; the runner records it in results.jsonl (status "failed", the error) and the search goes on.
 """
@@ -89,18 +90,20 @@ def serve(oracle):
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
   servicer = oracle_chief.OracleServicer(oracle)
   protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-  server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+  address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+  if not server.add_insecure_port(address):
+    raise RuntimeError(f"the oracle cannot listen on {address}")
   server.start()
   try:
     while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
       time.sleep(LOOK_POLL_S)
   finally:
-    server.stop(None).wait()
+    server.stop(grace=5).wait()  # a worker's call in flight is answered, not cancelled
 
 
 def served_seeds(oracle):
   """The seeds of the grid an oracle (a worker's client of the chief's) serves."""
-  return sorted(next(hp.values for hp in oracle.get_space().space if hp.name == "seed"))
+  return sorted(next((hp.values for hp in oracle.get_space().space if hp.name == "seed"), []))
 
 
 class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -125,8 +128,13 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
       serve(self.oracle)
       return
     if is_distributed():  # the previous look's oracle may still be closing on the chief's port
-      while served_seeds(self.oracle) != sorted(self.study.grid.seeds):
+      mine = sorted(self.study.grid.seeds)
+      served = served_seeds(self.oracle)
+      while served != mine:
+        if len(served) > len(mine):
+          return  # the chief serves a later look: this one is done
         time.sleep(LOOK_POLL_S)
+        served = served_seeds(self.oracle)
     super().search(*args, **kwargs)
 
   def on_search_begin(self):
