@@ -2,10 +2,15 @@
 studies whose truth is known: a large effect stops early, a borderline one continues, a null is never supported,
 and a study whose components are all decided adds no seeds."""
 
+import json
+import os
+import sys
+
 import numpy as np
 import pytest
 
 from tfrobust.errors import UsageError
+from tfrobust.records import names
 from tfrobust.report import claims, effects, sequential, synthetic_study, verdicts
 
 
@@ -77,14 +82,10 @@ def test_no_seeds_are_added_once_every_component_is_decided():
   assert sequential.next_look(plan, 24) is None
 
 
-def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_history(tmp_path):
-  import json
-  import os
-  import sys
+def _auto_sweep(tmp_path):
+  """A synthetic study of 6 seeds whose sweep.json is an auto study's with looks at 3 and 6 seeds."""
   sys.path.append(os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
   from synthetic import write_sweep  # pylint: disable=import-outside-toplevel
-  from tfrobust.records import names
-  from tfrobust.report import build
   d = write_sweep(str(tmp_path), lambda regime, b, mu, s: (0.9, 0.6), seeds=range(6))
   path = os.path.join(d, names.SWEEP_FILE)
   with open(path) as f:
@@ -92,6 +93,12 @@ def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_histo
   sweep.update(seeds="auto", sequential=sequential.make_plan((3, 6), 6).as_dict())
   with open(path, "w") as f:
     json.dump(sweep, f)
+  return d
+
+
+def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_history(tmp_path):
+  from tfrobust.report import build
+  d = _auto_sweep(tmp_path)
   md = open(build.write_report(d, with_figures=False), encoding="utf-8").read()
   assert "## Looks (--seeds=auto)" in md and "Looks at 3, 6 seeds" in md
   assert "C1.clean: " in md and "(3: " in md and "→ 6: " in md
@@ -102,20 +109,8 @@ def test_the_report_of_an_auto_study_states_its_looks_and_each_component_s_histo
 def test_a_look_is_judged_on_its_own_seeds_whatever_the_next_look_has_written(tmp_path):
   """Seeds 3-5 of one cell are in results.jsonl (the next look begun): judged as a whole they count as 6 seeds and
   look 2 would be judged on them; the look being decided (build(..., seeds=3)) sees its own 3 seeds only."""
-  import json
-  import os
-  import sys
-  sys.path.append(os.path.dirname(__file__))  # pytest runs with --import-mode=importlib
-  from synthetic import write_sweep  # pylint: disable=import-outside-toplevel
-  from tfrobust.records import names
   from tfrobust.report import build
-  d = write_sweep(str(tmp_path), lambda regime, b, mu, s: (0.9, 0.6), seeds=range(6))
-  path = os.path.join(d, names.SWEEP_FILE)
-  with open(path) as f:
-    sweep = json.load(f)
-  sweep.update(seeds="auto", sequential=sequential.make_plan((3, 6), 6).as_dict())
-  with open(path, "w") as f:
-    json.dump(sweep, f)
+  d = _auto_sweep(tmp_path)
   results = os.path.join(d, names.RESULTS_FILE)
   with open(results) as f:
     lines = [json.loads(line) for line in f]
