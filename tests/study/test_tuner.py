@@ -43,6 +43,29 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def test_chief_and_two_workers_run_every_point_once(tmp_path):
+  sweep = str(tmp_path / "s")
+  args = [*FAST, "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32,64", f"--sweep_dir={sweep}"]
+  port = _free_port()
+  procs = []
+  for tuner_id in ("chief", "tuner0", "tuner1"):
+    procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
+    if tuner_id == "chief":
+      time.sleep(3)  # let the chief open its port first
+  try:
+    outputs = [p.communicate(timeout=300) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  want = sorted(f"{r}-b{b}-m0.9-s0" for r in ("fixed_lr", "constant_ratio") for b in (32, 64))
+  assert sweep_keys(sweep) == want
+  ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in sweep_lines(sweep)}
+  assert len(set(ran_by.values())) == 4  # four distinct keras-tuner trials
+  assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
+
+
 # A --seeds=auto study (tests/cli/test_sweep.py's): 24 points at look 1, 8 more if it goes on to look 2.
 AUTO = ["--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr,constant_ratio", "--batch_sizes=16,64",
         "--momenta=0,0.9", "--seeds=auto", "--looks=3", "--max_seeds=4", "--attacks=fgsm", "--eps=0.1",
