@@ -43,9 +43,9 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_chief_and_two_workers_run_every_point_once(tmp_path):
-  sweep = str(tmp_path / "s")
-  args = [*FAST, "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32,64", f"--sweep_dir={sweep}"]
+def _chief_and_two_workers(args, timeout=300):
+  """`python -m tfrobust.sweep args` as a chief and two workers on a free port; each one's (stdout, stderr), once
+  all three have exited with status 0."""
   port = _free_port()
   procs = []
   for tuner_id in ("chief", "tuner0", "tuner1"):
@@ -53,12 +53,19 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
     if tuner_id == "chief":
       time.sleep(3)  # let the chief open its port first
   try:
-    outputs = [p.communicate(timeout=300) for p in procs]
+    outputs = [p.communicate(timeout=timeout) for p in procs]
   finally:
     for p in procs:
       p.kill()
   for p, (_, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
+  return outputs
+
+
+def test_chief_and_two_workers_run_every_point_once(tmp_path):
+  sweep = str(tmp_path / "s")
+  args = [*FAST, "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32,64", f"--sweep_dir={sweep}"]
+  _chief_and_two_workers(args)
   want = sorted(f"{r}-b{b}-m0.9-s0" for r in ("fixed_lr", "constant_ratio") for b in (32, 64))
   assert sweep_keys(sweep) == want
   ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in sweep_lines(sweep)}
@@ -73,24 +80,12 @@ AUTO = ["--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr,con
 
 
 def test_chief_and_two_workers_run_every_point_of_every_look_once(tmp_path):
-  """The chief serves each look's grid in turn on one port; the workers judge each look on all of its points, as the
-  chief does, and go on to the next look with it (keras-tuner's own server, left listening after look 1, kept the
-  workers on the finished look and the chief waiting for them forever)."""
+  """The chief serves each look's grid in turn on one port, judges it and records the decision; the workers follow it
+  to the next look (keras-tuner's own server, left listening after look 1, kept the workers on the finished look
+  and the chief waiting for them forever)."""
   sweep = str(tmp_path / "s")
   args = [*AUTO, f"--sweep_dir={sweep}"]
-  port = _free_port()
-  procs = []
-  for tuner_id in ("chief", "tuner0", "tuner1"):
-    procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
-    if tuner_id == "chief":
-      time.sleep(3)  # let the chief open its port first
-  try:
-    outputs = [p.communicate(timeout=240) for p in procs]
-  finally:
-    for p in procs:
-      p.kill()
-  for p, (_, err) in zip(procs, outputs):
-    assert p.returncode == 0, err[-3000:]
+  outputs = _chief_and_two_workers(args)
   first = next(line for line in outputs[0][0].splitlines() if line.startswith("look 1 (3 seeds)"))
   more = "next look: 4 seeds" in first  # on this CPU kind's networks (on another, look 1 may decide it all)
   keys = sweep_keys(sweep)
