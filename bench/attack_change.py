@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 
@@ -25,6 +24,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 # pylint: disable=wrong-import-position
+from timing import cpu_model  # noqa: E402  (bench/timing.py)
 from tfrobust import io  # noqa: E402
 from tfrobust.records import names  # noqa: E402
 from tfrobust.records import run as run_records  # noqa: E402
@@ -225,14 +225,6 @@ def render(result):
   return "\n".join(out)
 
 
-def cpu_name():
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    return platform.processor() or platform.machine()
-
-
 def chosen_trials(sweep_dir, seeds, cells=None):
   lines = sweep_records.read_lines(sweep_dir).by_id.values()
   return [line for line in lines if line.get("status") == "ok" and not line.get("diverged")
@@ -265,7 +257,7 @@ def main():
   seconds = attack_all(args.sweep_dir, trials, args.attack, eps, work_dir)
   result = dict(compare(args.sweep_dir, trials, args.attack, eps, work_dir, components=not cells),
                 attack_seconds=seconds,
-                wall_s=time.perf_counter() - start, cpu=cpu_name(),
+                wall_s=time.perf_counter() - start, cpu=cpu_model(),
                 sweep_dir=os.path.basename(os.path.normpath(args.sweep_dir)), seeds=sorted(seeds))
   print(render(result))
   if args.output:

@@ -24,7 +24,6 @@ import dataclasses
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -41,6 +40,7 @@ from tfrobust.evaluators.robustness import attacks  # noqa: E402
 from tfrobust.evaluators.robustness.config import RobustnessConfig  # noqa: E402
 from tfrobust.evaluators.robustness.runner import AttackRunner, _connected  # noqa: E402
 from tfrobust.evaluators.robustness.sequences import Budget, sweep  # noqa: E402
+from timing import cpu_model  # noqa: E402  (bench/timing.py; autoattack_peer.py uses it from here)
 
 # The study flag files' networks and training (flags/mnist5k_study.cfg, flags/digits_study.cfg at B = 64, μ = 0.9,
 # seed 0) and their L∞ grids (0 added).
@@ -57,15 +57,6 @@ METHODS = ("pgd_exhaustive", "pgd_ascending", "pgd", "apgd_ce", "autoattack")
 METHOD_SWEEPS = {"pgd_ascending": ("pgd", "ascending"), "pgd": ("pgd", "descending"),
                  "apgd_ce": ("apgd_ce", "descending"), "autoattack": ("autoattack", "descending")}
 WARM = Budget(pgd_steps=1, pgd_restarts=1, apgd_steps=1, apgd_restarts=1, square_queries=2)
-
-
-def cpu_model():
-  """The CPU's model name as lscpu prints it (platform.processor() is empty on Linux)."""
-  try:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-  except (OSError, subprocess.CalledProcessError):
-    return platform.processor() or platform.machine()
-  return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
 
 
 def trained(name, epochs=None, seed=0, cache_dir=None):

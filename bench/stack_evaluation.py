@@ -15,7 +15,6 @@ already keep the CPU busy with arithmetic, and stacking them would not pay on th
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,13 +30,15 @@ import tensorflow as tf  # noqa: E402
 
 from tfrobust import data as data_lib  # noqa: E402
 from tfrobust import io, models  # noqa: E402
+from tfrobust.losses import cross_entropy  # noqa: E402
+from timing import cpu_model  # noqa: E402  (bench/timing.py)
 
 
 def _losses(model, k, x, y):
   """Each network's summed cross-entropy on its copy of x: [K]."""
   logits = tf.reshape(model(x, training=False), [tf.shape(x)[0], k, -1])
   labels = tf.tile(y[:, None], [1, k])
-  return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits), axis=0)
+  return tf.reduce_sum(cross_entropy(labels, logits), axis=0)  # the loss the Hessian module differentiates
 
 
 def work(model, k, kind):
@@ -115,7 +116,7 @@ def main():
                      "rounds": rates[k]})
         print(f"{name:6s} {kind:6s} batch {batch:4d} K={k:3d}: {statistics.median(rates[k]):10.0f} img/s "
               f"({statistics.median(rates[k]) / alone:.2f}x one network)", flush=True)
-  result = {"rows": rows, "onednn": ONEDNN, "cpu": platform.processor() or platform.machine(),
+  result = {"rows": rows, "onednn": ONEDNN, "cpu": cpu_model(),
             "cpu_count": os.cpu_count(), "tensorflow": tf.__version__}
   if args.output:
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)

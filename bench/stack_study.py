@@ -14,7 +14,6 @@ hits both alike. Never run it beside another job: its figures would be worthless
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from timing import cpu_model  # noqa: E402  pylint: disable=wrong-import-position (bench/timing.py)
 from tfrobust.records.trial import headline, parse_trial  # noqa: E402  pylint: disable=wrong-import-position
 
 METRICS = ("clean", "adversarial", "top_eigenvalue")
@@ -119,12 +119,7 @@ def main():
             "speedup_trials": med["alone"]["trials_s"] / med["stacked"]["trials_s"],
             "speedup_process": med["alone"]["process_s"] / med["stacked"]["process_s"],
             "differences": compare(alone, stacked), "verdict_changes": verdict_changes(*(last[n][1] for n in runs)),
-            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      result["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
+            "cpu": cpu_model(), "cpus": os.cpu_count()}
   print(f"trials: {med['alone']['trials_s']:.1f} s alone, {med['stacked']['trials_s']:.1f} s stacked: "
         f"{result['speedup_trials']:.2f}x; process {result['speedup_process']:.2f}x ({result['cpu']})")
   for metric, d in result["differences"].items():

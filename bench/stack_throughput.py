@@ -39,6 +39,7 @@ from tfrobust import io, models  # noqa: E402
 from tfrobust.train import stacked_data  # noqa: E402
 from tfrobust.train.stacked import StackedTrainer  # noqa: E402
 from tfrobust.train.step import Trainer  # noqa: E402
+from timing import cpu_model  # noqa: E402  (bench/timing.py)
 
 LR, MOMENTUM = 0.01, 0.9
 STEPS_PER_CALL = 16  # the study's default (TrainConfig.steps_per_call)
@@ -129,7 +130,7 @@ def main():
   out = {"benchmark": "stack_throughput", "sgd": {"lr": LR, "momentum": MOMENTUM},
          "steps_per_call": STEPS_PER_CALL, "repeats": args.repeats, "quick": args.quick, "rows": rows,
          "onednn": ONEDNN, "gpus": len(tf.config.list_physical_devices("GPU")),
-         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": _cpu_name()},
+         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": cpu_model()},
          "versions": io.versions()}
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
   io.write_json(args.output, out)
@@ -141,14 +142,6 @@ def main():
     print("| " + " | ".join(map(str, cells)) + " |")
   print(f"\nimages/s over all networks, median of {args.repeats}; {out['machine']['processor']}, "
         f"{out['machine']['cpus']} CPUs, oneDNN {ONEDNN['onednn']}; JSON: {args.output}")
-
-
-def _cpu_name():
-  try:
-    with open("/proc/cpuinfo") as f:
-      return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

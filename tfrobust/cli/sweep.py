@@ -19,7 +19,6 @@ import time
 from absl import flags as absl_flags
 
 from tfrobust import cli
-from tfrobust import io
 from tfrobust.cli import flags
 from tfrobust.cli.flags import study as study_flags
 from tfrobust.records import names
@@ -61,33 +60,27 @@ def main(argv):
 def run_looks(plan, grid, experiment, **kw):
   """A --seeds=auto study: each look's seeds over the whole grid (every point once, resumable like any study),
   then the group-sequential verdicts on that look's seeds; the next look while a component that can still be
-  decided is undecided. The chief (or the only process) judges and records each look's decision in LOOKS_FILE;
+  decided is undecided. The chief (or the only process) judges and records each look's decision (records.sweep.record_look);
   a distributed worker takes the decisions from there, and skips the looks already decided when it (re)starts."""
   from tfrobust.study import runner, tuner  # pylint: disable=import-outside-toplevel
   worker = tuner.is_distributed() and not tuner.is_oracle()
-  path = os.path.join(FLAGS.sweep_dir, names.LOOKS_FILE)
   outcome = None
   for look, seeds in enumerate(plan.looks, 1):
-    decision = _decision(path, look)
+    decision = sweep_records.read_looks(FLAGS.sweep_dir).get(str(look))
     if not (worker and decision):
       grid_k = dataclasses.replace(grid, seeds=tuple(range(seeds)))
       outcome = runner.run_study(grid_k, experiment, FLAGS.sweep_dir, sequential=plan.as_dict(), look=look, **kw)
     if worker:
       while decision is None:  # the chief judges once every point of the look is in
         time.sleep(tuner.LOOK_POLL_S)
-        decision = _decision(path, look)
+        decision = sweep_records.read_looks(FLAGS.sweep_dir).get(str(look))
       nxt = decision["next"]
     else:
       nxt = _judge_look(plan, look, seeds, outcome)
-      looks = io.read_json(path) if os.path.exists(path) else {}
-      io.write_json(path, dict(looks, **{str(look): {"seeds": seeds, "next": nxt}}))
+      sweep_records.record_look(FLAGS.sweep_dir, look, seeds, nxt)
     if nxt is None:
       break
   return outcome
-
-
-def _decision(path, look):
-  return (io.read_json(path) if os.path.exists(path) else {}).get(str(look))
 
 
 def _judge_look(plan, look, seeds, outcome):

@@ -17,7 +17,7 @@ RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".lock"
 TRIALS_DIR = "trials"
 TUNER_DIR = "tuner"
-LOOKS_FILE = "looks.json"  # {look: {"seeds", "next"}}: each look's decision of a --seeds=auto study (cli/sweep.py)
+LOOKS_FILE = "looks.json"  # {look: {"seeds", "next"}}: each look's decision of a --seeds=auto study (records/sweep.py)
 STACKS_FILE = "stacks.json"  # {stack name: [trial ids]}, in the order the stacks were formed (study/stacks.py)
 STACKS_DIR = "stacks"  # STACKS_DIR/NAME/checkpoints: a stack's own checkpoints and state; NAME/handed_off.json
 

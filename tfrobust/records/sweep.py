@@ -112,6 +112,18 @@ def read_sweep(sweep_dir):
   return upgrade.sweep(description)
 
 
+def read_looks(sweep_dir):
+  """LOOKS_FILE: {look number (a string): {"seeds", "next"}} of a --seeds=auto study; {} when absent."""
+  path = os.path.join(sweep_dir, names.LOOKS_FILE)
+  return io.read_json(path) if os.path.isfile(path) else {}
+
+
+def record_look(sweep_dir, look, seeds, next_seeds):
+  """Records look `look`'s decision: judged at `seeds` seeds, go on to `next_seeds` (None: stop)."""
+  looks = dict(read_looks(sweep_dir), **{str(look): {"seeds": seeds, "next": next_seeds}})
+  io.write_json(os.path.join(sweep_dir, names.LOOKS_FILE), looks)
+
+
 def claim_sweep_dir(sweep_dir, description):
   """Makes `sweep_dir` this study's: refuses (UsageError) a directory whose sweep.json describes another study,
   else writes sweep.json. report_eps may change between runs of one study (it only chooses what is reported)."""
