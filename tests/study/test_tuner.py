@@ -1,9 +1,10 @@
 """The keras-tuner adapter (study/tuner.py) through `python -m tfrobust.sweep`: the grid oracle survives a kill -9
 and its reload (keras-tuner#1055), a chief hands the grid to two workers, and a killed worker restarted with its
-KERASTUNER_TUNER_ID resumes its own trial (#254, #344) — each checked against the grid: every point exactly once
-in results.jsonl, read line by line with json."""
+KERASTUNER_TUNER_ID resumes its own trial (#254, #344), and a stacked study's workers train each stack once — each
+checked against the grid: every point exactly once in results.jsonl, read line by line with json."""
 
 import glob
+import json
 import os
 import signal
 import socket
@@ -70,6 +71,23 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
   assert sweep_keys(sweep) == want
   ran_by = {line["trial_id"]: line["tuner_trial_id"] for line in sweep_lines(sweep)}
   assert len(set(ran_by.values())) == 4  # four distinct keras-tuner trials
+  assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
+
+
+def test_chief_and_two_workers_train_each_stack_once(tmp_path):
+  """A stacked study over a chief and two workers: the chief forms the stacks, the worker handed a stack's first
+  point trains the stack, and the oracle holds its other points back until its networks are handed off (else the
+  second worker takes the next point, of the same stack, and trains the stack again beside the first)."""
+  sweep = str(tmp_path / "s")
+  args = ["--dataset=digits", "--model=mlp", "--epochs=2", "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32",
+          "--momenta=0.9", "--seeds=0,1", "--stack_size=2", f"--sweep_dir={sweep}"]
+  outputs = _chief_and_two_workers(args)
+  with open(os.path.join(sweep, "stacks.json"), encoding="utf-8") as f:
+    formed = json.load(f)
+  trained = [line.split(":")[0] for out, _ in outputs[1:] for line in out.splitlines() if line.startswith("stack ")]
+  assert len(formed) == 2 and sorted(trained) == sorted(f"stack {name}" for name in formed)  # each stack once
+  assert sweep_keys(sweep) == sorted(f"{r}-b32-m0.9-s{s}" for r in ("fixed_lr", "constant_ratio") for s in (0, 1))
+  assert all(line["status"] == "ok" and line["stack"]["size"] == 2 for line in sweep_lines(sweep))
   assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
 
 

@@ -31,12 +31,10 @@ from tensorboard.plugins.hparams import api as hp
 from tfrobust import data as data_lib
 from tfrobust import distribute
 from tfrobust import evaluators
-from tfrobust.errors import UsageError
 from tfrobust.experiment import run as run_lib
 from tfrobust.records import names
 from tfrobust.records import sweep as sweep_records
 from tfrobust.records.trial import headline, parse_trial
-from tfrobust.study import grid as grid_lib
 from tfrobust.study import stacks as stacks_lib
 from tfrobust.study import tuner as tuner_lib
 
@@ -57,7 +55,7 @@ class Study:
     self._strategy = strategy
     self._dataset = dataset
     self.cache = run_lib.TrainerCache()  # shared by the trials and the stacks (study/stacks.py)
-    self._stacks = None  # stacks.Stacks, formed at the first point (after sweep.json is claimed)
+    self._stacks = None  # stacks.Stacks (the property stacks)
     self.total = len(grid.points())
     self.done = {}  # trial id -> its standing results.jsonl line: read once, then kept up to date here
     self.refresh()
@@ -113,15 +111,19 @@ class Study:
     self._say(point, line)
     return line
 
+  @property
+  def stacks(self):
+    """The study's stacks (study/stacks.py; None with --stack_size=1): formed by the only process or the chief
+    once sweep.json is claimed; a distributed worker reads them at its first point, served after they were formed."""
+    if self._stacks is None and self.grid.stack_size != 1:
+      worker = tuner_lib.is_distributed() and not tuner_lib.is_oracle()
+      self._stacks = stacks_lib.Stacks(self, self.grid.stack_size, form_new=not worker)
+    return self._stacks
+
   def _train_stack(self, point):
     """With --stack_size > 1 or auto, trains the point's stack unless done (study/stacks.py); what result.json
-    records of it: the stack and the point's share of its times, and the step the stack resumed from. A
-    distributed study trains one point at a time (stacks are not shared out to workers yet)."""
-    if self.grid.stack_size == 1 or tuner_lib.is_distributed():
-      return None
-    if self._stacks is None:
-      self._stacks = stacks_lib.Stacks(self, self.grid.stack_size)
-    share = self._stacks.prepare(point)
+    records of it: the stack and the point's share of its times, and the step the stack resumed from."""
+    share = self.stacks.prepare(point) if self.stacks is not None else None
     return share and {"stack": share, "resumed_from_step": share["resumed_from_step"]}
 
   def headline(self, line):
@@ -193,10 +195,6 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
   sweep.json instead of the seeds, which grow look by look); look: which look this grid is (1, 2, ...)."""
   experiment.validate()
   grid.validate()
-  # No worker claims a stack yet, so two could train the same one: a distributed study trains points alone.
-  if grid.stack_size not in (1, grid_lib.AUTO_STACK) and tuner_lib.is_distributed():
-    raise UsageError(f"--stack_size={grid.stack_size}: stacks are not yet shared out to distributed workers; "
-                     "use --stack_size=1 with KERASTUNER_ORACLE_IP")
   description = dict(grid.as_dict(), base=experiment.train.hparams(), report_eps=report_eps,
                      epochs=experiment.train.epochs, **evaluators.settings(experiment))
   if sequential is not None:
@@ -215,7 +213,9 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
     left = len(study.missing())
     print(f"study: {study.total} points, {study.total - left} already done, {left} to run -> {sweep_dir}",
           flush=True)
-  tuner = tuner_lib.StudyTuner(study)
+  worker = tuner_lib.is_distributed() and not tuner_lib.is_oracle()
+  stacks = None if worker else study.stacks  # formed before any point is served
+  tuner = tuner_lib.StudyTuner(study, waits=stacks.waits if stacks is not None else None)
   tuner.search(verbose=0)
   if tuner_lib.is_distributed() and not tuner_lib.is_oracle():
     return  # the chief reports; a worker is done when the oracle has nothing left for it

@@ -7,13 +7,15 @@ step, meets it again alone and is recorded as diverged there.
 
 auto: K from --stack_memory_mb (network_bytes per network; at most MAX_AUTO_STACK and the points of that batch
 size, split into stacks of even size); on a CPU a network without convolutions trains alone, and so does a point
-left alone by the split or already begun alone (a study resumed after the default changed). A distributed study
-trains every point alone (runner.py).
+left alone by the split or already begun alone (a study resumed after the default changed).
 
 Which points form which stack is recorded once (STACKS_FILE) and kept: a rerun after a kill finds the same stacks
 and resumes a stack from its own checkpoint (STACKS_DIR/NAME/checkpoints); points added later (the next look of
---seeds=auto) form new stacks. The unit of keras-tuner's work stays the point: the first point of a stack asked
-for trains the whole stack, the others find their training done.
+--seeds=auto) form new stacks. The stacks are formed by the only process, or in a distributed study by the chief
+(on its own devices' view: a chief without a GPU trains a network without convolutions alone) before it serves a
+trial; workers read them. keras-tuner's trial stays the point: the first point of a stack handed out trains the
+whole stack, and the oracle holds the others back (`waits`) until the stack's networks are handed off
+(STACKS_DIR/NAME/handed_off.json); then any worker can take them and finds their training done.
 """
 
 import hashlib
@@ -91,23 +93,31 @@ def form(points, stack_size, recorded, done=()):
 
 
 class Stacks:
-  """The study's stacks: formed on first use, trained when the first of their points is asked for."""
+  """The study's stacks: formed before the first trial, trained when the first of their points is asked for."""
 
-  def __init__(self, study, stack_size):
+  def __init__(self, study, stack_size, *, form_new=True):
+    """form_new: form stacks for the points in none (False: a distributed worker, which reads the chief's)."""
     self.study, self.stack_size, self._plain = study, stack_size, None
     path = os.path.join(study.sweep_dir, STACKS_FILE)
     recorded = io.read_json(path) if os.path.exists(path) else {}
+    self.members = recorded
+    if form_new:
+      self._form(path, recorded)
+    self.of = {key: name for name, keys in self.members.items() for key in keys}
+    self.shares = {}  # trial id -> the stack it trained in and its share of the stack's times (result.json's "stack")
+    self._trainers = {}
+
+  def _form(self, path, recorded):
+    study = self.study
     # A point whose trial holds a checkpoint but is in no recorded stack began training alone (under --stack_size=1,
     # before a resume): it finishes alone rather than starting again in a stack.
     begun = {p.key for p in study.grid.points() if os.path.exists(
         os.path.join(names.trial_dir(study.sweep_dir, p.key), names.CHECKPOINTS_DIR, "checkpoint"))}
-    self.members = form(study.grid.points(), self._auto_size if stack_size == AUTO_STACK else stack_size, recorded,
+    size = self._auto_size if self.stack_size == AUTO_STACK else self.stack_size
+    self.members = form(study.grid.points(), size, recorded,
                         done=set(study.done) | begun)
     if self.members != recorded:
       io.write_json(path, self.members)
-    self.of = {key: name for name, keys in self.members.items() for key in keys}
-    self.shares = {}  # trial id -> the stack it trained in and its share of the stack's times (result.json's "stack")
-    self._trainers = {}
 
   def _auto_size(self, batch_size, points):
     if self._plain is None:  # one plain network, built once: its layers' sizes are what network_bytes counts
@@ -116,13 +126,23 @@ class Stacks:
     return auto_stack_size(self._plain, batch_size, self.study.grid.stack_memory_mb, points,
                            gpu=bool(tf.config.list_physical_devices("GPU")))
 
+  def _marker(self, name):
+    return os.path.join(self.study.sweep_dir, STACKS_DIR, name, "handed_off.json")
+
+  def waits(self, key, running):
+    """Whether the point `key` must wait: its stack is not handed off yet and a running trial (of the points
+    `running`) holds one of its points, which trains it (GridOracle.waits: no two workers train one stack)."""
+    name = self.of.get(key)
+    return (name is not None and not os.path.exists(self._marker(name))
+            and any(self.of.get(k) == name for k in running))
+
   def prepare(self, point):
     """Trains the stack of `point` unless its networks were handed to their trials already; returns what
     result.json records of the stack for this point (None for a point in no stack)."""
     name = self.of.get(point.key)
     if name is None:
       return None
-    marker = os.path.join(self.study.sweep_dir, STACKS_DIR, name, "handed_off.json")
+    marker = self._marker(name)
     if point.key not in self.shares and not os.path.exists(marker):
       self._train(name)
       os.makedirs(os.path.dirname(marker), exist_ok=True)  # a stack whose every network diverged saved nothing

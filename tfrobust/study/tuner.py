@@ -1,5 +1,8 @@
 """The keras-tuner adapter of the study: the grid as a keras-tuner search space, an oracle that enumerates it and
-survives reloads, and a tuner whose trial is one grid point trained by the study runner (runner.py).
+survives reloads, and a tuner whose trial is one grid point trained by the study runner (runner.py). In a stacked
+study the unit of training is the stack: the trial of a stack's first point handed out trains the whole stack, and
+the oracle holds the stack's other points back until its networks are handed to their trials (GridOracle.waits),
+so that one worker trains each stack and every worker can then attack and measure its networks.
 
 keras-tuner 1.4.8 problems met here, and what this module does:
 - GridSearchOracle keeps its enumeration cursor (`_ordered_ids`, `_populate_next`) out of its saved state, so a
@@ -49,15 +52,25 @@ def search_space(grid):
   return hp
 
 
+def point_of(values):
+  """The grid point of a trial's hyperparameter values."""
+  return GridPoint(values["regime"], int(values["batch_size"]), float(values["momentum"]), int(values["seed"]))
+
+
 class GridOracle(keras_tuner.Oracle):
-  """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055)."""
+  """Exhaustive grid whose cursor is the oracle's saved state (see the module docstring, #1055). A point for which
+  `waits(key, keys of the running trials)` holds is handed out later: the point of a stack that another trial is
+  training (study/stacks.py), so that one worker trains each stack and the others take other points meanwhile."""
+
+  waits = None  # set by StudyTuner when the study trains stacks
 
   def populate_space(self, trial_id):
     status = keras_tuner.engine.trial.TrialStatus
     space = self.get_space().space
+    running = [point_of(t.hyperparameters.values).key for t in self.ongoing_trials.values()]
     for values in itertools.product(*[hp.values for hp in space]):
       candidate = {hp.name: v for hp, v in zip(space, values)}
-      if not self._duplicate(candidate):
+      if not self._duplicate(candidate) and not (self.waits and self.waits(point_of(candidate).key, running)):
         return {"status": status.RUNNING, "values": candidate}
     if self.ongoing_trials:
       return {"status": status.IDLE, "values": None}
@@ -109,14 +122,14 @@ def served_seeds(oracle):
 class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
   """run_trial trains one grid point through the study's runner and returns its clean accuracy."""
 
-  def __init__(self, study, **kwargs):
+  def __init__(self, study, *, waits=None, **kwargs):
     self.study = study
     super().__init__(oracle=make_oracle(study.grid), directory=study.sweep_dir,
                      project_name=names.tuner_dir(study.look), overwrite=False, **kwargs)
+    self.oracle.waits = waits
 
   def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
-    v = trial.hyperparameters.values
-    point = GridPoint(v["regime"], int(v["batch_size"]), float(v["momentum"]), int(v["seed"]))
+    point = point_of(trial.hyperparameters.values)
     line = self.study.run_point(point, tuner_trial_id=trial.trial_id)
     accuracy = (line.get("metrics") or {}).get("test/accuracy")
     return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}
