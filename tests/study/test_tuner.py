@@ -44,16 +44,19 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _chief_and_two_workers(args, timeout=300):
+def _chief_and_two_workers(args, timeout=300, late=None):
   """`python -m tfrobust.sweep args` as a chief and two workers on a free port; each one's (stdout, stderr), once
-  all three have exited with status 0."""
+  all three have exited with status 0. late: tuner1 starts once `late()` holds (else with tuner0)."""
   port = _free_port()
   procs = []
-  for tuner_id in ("chief", "tuner0", "tuner1"):
-    procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
-    if tuner_id == "chief":
-      time.sleep(3)  # let the chief open its port first
   try:
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+      deadline = time.time() + timeout
+      while tuner_id == "tuner1" and late is not None and not late() and time.time() < deadline:
+        time.sleep(0.2)
+      procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
+      if tuner_id == "chief":
+        time.sleep(3)  # let the chief open its port first
     outputs = [p.communicate(timeout=timeout) for p in procs]
   finally:
     for p in procs:
@@ -100,10 +103,12 @@ AUTO = ["--dataset=digits", "--model=mlp", "--epochs=1", "--regimes=fixed_lr,con
 def test_chief_and_two_workers_run_every_point_of_every_look_once(tmp_path):
   """The chief serves each look's grid in turn on one port, judges it and records the decision; the workers follow it
   to the next look (keras-tuner's own server, left listening after look 1, kept the workers on the finished look
-  and the chief waiting for them forever)."""
+  and the chief waiting for them forever). The second worker starts only once look 1 is decided: it skips look 1
+  and joins the next (as a worker restarted late does)."""
   sweep = str(tmp_path / "s")
   args = [*AUTO, f"--sweep_dir={sweep}"]
-  outputs = _chief_and_two_workers(args)
+  outputs = _chief_and_two_workers(args, late=lambda: os.path.exists(os.path.join(sweep, "looks.json")))
+  assert not [line for line in outputs[2][0].splitlines() if line.startswith("[") and "seed=3" not in line]
   first = next(line for line in outputs[0][0].splitlines() if line.startswith("look 1 (3 seeds)"))
   more = "next look: 4 seeds" in first  # on this CPU kind's networks (on another, look 1 may decide it all)
   keys = sweep_keys(sweep)
