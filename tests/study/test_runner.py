@@ -115,3 +115,19 @@ def test_a_point_whose_config_cannot_be_built_is_that_trials_failure(tmp_path):
     assert line["hparams"]["dataset"] == "nosuchset" and line["hparams"]["batch_size"] == 32
     assert line["hparams"]["momentum"] == 0.9 and line["hparams"]["seed"] == 0
   assert study.missing() == []
+
+
+def test_a_study_over_another_looks_seeds_shares_what_it_built_and_sees_what_is_recorded(tmp_path):
+  """Study.with_seeds (a worker handed the next look's point, study/tuner.py): the same strategy, data and
+  compiled functions, the new seeds, and the points recorded so far."""
+  import tensorflow as tf
+  from tfrobust import config
+  from tfrobust.study import grid as grid_lib
+  from tfrobust.study import runner
+  grid = grid_lib.Grid(("fixed_lr",), (32,), (0.9,), (0,))
+  experiment = config.ExperimentConfig(train=config.TrainConfig(dataset="nosuchset", epochs=1))
+  study = runner.Study(grid, experiment, str(tmp_path), strategy=tf.distribute.get_strategy(), progress=False)
+  study.run_point(grid.points()[0])  # recorded as failed: no such dataset
+  later = study.with_seeds((0, 1))
+  assert tuple(later.grid.seeds) == (0, 1) and later.strategy is study.strategy and later.cache is study.cache
+  assert list(later.done) == ["fixed_lr-b32-m0.9-s0"] and [p.key for p in later.missing()] == ["fixed_lr-b32-m0.9-s1"]

@@ -34,6 +34,35 @@ def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
   assert sweep_keys(sweep) == sorted(f"fixed_lr-b{b}-m0.9-s0" for b in (16, 24, 32))
 
 
+def test_a_point_of_the_next_look_is_run_by_a_study_of_the_seeds_served_now():
+  """A worker that checked the chief's look and asked for its first point as that look's server closed reaches the
+  next look's oracle: the point is run over the seeds served now (a stack of the next look's points is formed over
+  them), not by the study of the look the worker started."""
+  import keras_tuner  # pylint: disable=import-outside-toplevel
+  from tfrobust.study import tuner as tuner_lib  # pylint: disable=import-outside-toplevel
+  from tfrobust.study.grid import Grid  # pylint: disable=import-outside-toplevel
+
+  class FakeStudy:
+    def __init__(self, seeds):
+      self.grid, self.ran = Grid(("fixed_lr",), (32,), (0.9,), tuple(seeds)), []
+
+    def with_seeds(self, seeds):
+      return FakeStudy(seeds)
+
+    def run_point(self, point, tuner_trial_id=None):
+      self.ran.append(point.key)
+      return {"metrics": {"test/accuracy": 0.5}}
+
+  tuner = tuner_lib.StudyTuner.__new__(tuner_lib.StudyTuner)  # no oracle server, no directory: run_trial alone
+  tuner.study = look_1 = FakeStudy(range(3))
+  tuner.oracle = tuner_lib.make_oracle(Grid(("fixed_lr",), (32,), (0.9,), tuple(range(4))))  # look 2 served
+  trial = keras_tuner.engine.trial.Trial(tuner.oracle.get_space(), trial_id="0")
+  trial.hyperparameters.values = {"regime": "fixed_lr", "batch_size": 32, "momentum": 0.9, "seed": 3}
+  assert tuner.run_trial(trial) == {tuner_lib.OBJECTIVE: 0.5}
+  assert look_1.ran == [] and tuner.study.ran == ["fixed_lr-b32-m0.9-s3"]
+  assert tuple(tuner.study.grid.seeds) == (0, 1, 2, 3)
+
+
 def _keras_tuner_env(tuner_id, port):
   return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
 
@@ -52,7 +81,8 @@ def _chief_and_two_workers(args, timeout=300, late=None):
   try:
     for tuner_id in ("chief", "tuner0", "tuner1"):
       deadline = time.time() + timeout
-      while tuner_id == "tuner1" and late is not None and not late() and time.time() < deadline:
+      while (tuner_id == "tuner1" and late is not None and not late() and time.time() < deadline
+             and all(p.poll() is None for p in procs)):
         time.sleep(0.2)
       procs.append(start_module("tfrobust.sweep", *args, env=_keras_tuner_env(tuner_id, port)))
       if tuner_id == "chief":

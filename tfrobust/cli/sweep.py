@@ -41,6 +41,9 @@ def main(argv):
   experiment = flags.experiment_from_flags(FLAGS).validate()
   from tfrobust import distribute  # TensorFlow from here on: bad flags were refused without it
   from tfrobust.study import runner, tuner
+  if tuner.is_oracle():  # the chief trains nothing (it builds one network to size the stacks): GPUs to the workers
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf.config.set_visible_devices([], "GPU")
   strategy = None if tuner.is_oracle() else distribute.make_strategy(FLAGS.num_cpu_devices)
   kw = dict(strategy=strategy, report_eps=FLAGS.report_eps, trial_progress=FLAGS.trial_progress)
   if plan is None:

@@ -111,6 +111,14 @@ class Study:
     self._say(point, line)
     return line
 
+  def with_seeds(self, seeds):
+    """This study over `seeds` (another look's), sharing data, strategy and compiled functions (tuner.py)."""
+    other = Study(dataclasses.replace(self.grid, seeds=tuple(seeds)), self.experiment, self.sweep_dir,
+                  strategy=self._strategy, dataset=self._dataset, report_eps=self.report_eps,
+                  progress=self.progress, trial_progress=self.trial_progress)
+    other.cache = self.cache
+    return other
+
   @property
   def stacks(self):
     """The study's stacks (study/stacks.py; None with --stack_size=1): formed by the only process or the chief

@@ -14,7 +14,8 @@ and resumes a stack from its own checkpoint (STACKS_DIR/NAME/checkpoints); point
 --seeds=auto) form new stacks. The stacks are formed by the only process, or in a distributed study by the chief
 (on its own devices' view: a chief without a GPU trains a network without convolutions alone) before it serves a
 trial; workers read them. keras-tuner's trial stays the point: the first point of a stack handed out trains the
-whole stack, and the oracle holds the others back (`waits`) until the stack's networks are handed off
+whole stack, and the oracle holds the others back (`waits`: one worker at a time trains a stack, again only if
+its trial failed) until the stack's networks are handed off
 (STACKS_DIR/NAME/handed_off.json); then any worker can take them and finds their training done.
 """
 
@@ -93,7 +94,8 @@ def form(points, stack_size, recorded, done=()):
 
 
 class Stacks:
-  """The study's stacks: formed before the first trial, trained when the first of their points is asked for."""
+  """The study's stacks: formed by the only process or the chief before the first point is served (read by a
+  worker at its first point), trained when the first of their points is asked for."""
 
   def __init__(self, study, stack_size, *, form_new=True):
     """form_new: form stacks for the points in none (False: a distributed worker, which reads the chief's)."""

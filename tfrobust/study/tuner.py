@@ -20,7 +20,8 @@ keras-tuner 1.4.8 problems met here, and what this module does:
   20 s whether it may stop. A --seeds=auto study serves each look's grid on the same port in turn, so the chief
   serves through `serve` below, which stops its server when its look is done and checks every second; a worker
   starts a look only once the oracle it reaches serves that look's seeds (not the last look's, still closing),
-  and skips it when the oracle already serves a later look's.
+  and skips it when the oracle already serves a later look's. A worker whose check passed just before the look's
+  server closed reaches the next look's oracle with its first request: run_trial then takes the seeds served now.
 - An exception in a trial would count towards keras-tuner's `max_consecutive_failed_trials` and stop the
   search; the runner records it in results.jsonl (status "failed", the error) and the search goes on.
 """
@@ -130,6 +131,10 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
   def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
     point = point_of(trial.hyperparameters.values)
+    if point.seed not in self.study.grid.seeds:
+      # A worker that checked the chief's look and then asked for its first point as that look's server closed
+      # reached the next look's oracle: this point, and the rest of this search, belong to the seeds served now.
+      self.study = self.study.with_seeds(served_seeds(self.oracle))
     line = self.study.run_point(point, tuner_trial_id=trial.trial_id)
     accuracy = (line.get("metrics") or {}).get("test/accuracy")
     return {OBJECTIVE: float(accuracy) if accuracy is not None and math.isfinite(accuracy) else 0.0}

@@ -39,8 +39,8 @@ def define_flags():
   flags.DEFINE_string("stack_size", grid_lib.AUTO_STACK, "How many points of one batch size train as one stacked "
                       "computation (grouped convolutions, one batched matmul per dense layer: tfrobust.train.stacked); "
                       "each is then evaluated and recorded as if trained alone. auto: as many as --stack_memory_mb "
-                      "holds, up to the points of that batch size and 64 (1 for a distributed study, and on a CPU for "
-                      "a network without convolutions, which gains nothing there); 1: one network at a time.")
+                      "holds, up to the points of that batch size and 64 (1 on a CPU for a network without "
+                      "convolutions, which gains nothing there); 1: one network at a time.")
   flags.DEFINE_float("stack_memory_mb", 2048.0, "--stack_size=auto: the memory a stack may take (MiB): weights, "
                      "momentum and gradients, and each layer's activations and their gradients at the batch size.")
   flags.DEFINE_bool("trial_progress", False, "Show each trial's per-epoch progress, not one line per trial.")
