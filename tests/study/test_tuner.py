@@ -108,19 +108,22 @@ def test_chief_and_two_workers_run_every_point_once(tmp_path):
 
 
 def test_chief_and_two_workers_train_each_stack_once(tmp_path):
-  """A stacked study over a chief and two workers: the chief forms the stacks, the worker handed a stack's first
-  point trains the stack, and the oracle holds its other points back until its networks are handed off (else the
-  second worker takes the next point, of the same stack, and trains the stack again beside the first)."""
+  """A stacked study (--stack_size=auto, the default) over a chief and two workers: the chief sizes and forms the
+  stacks, the worker handed a stack's first point trains the stack, and the oracle holds its other points back
+  until its networks are handed off (else the second worker takes the next point, of the same stack, and trains
+  the stack again beside the first)."""
   sweep = str(tmp_path / "s")
-  args = ["--dataset=digits", "--model=mlp", "--epochs=2", "--regimes=fixed_lr,constant_ratio", "--batch_sizes=32",
-          "--momenta=0.9", "--seeds=0,1", "--stack_size=2", f"--sweep_dir={sweep}"]
+  args = ["--dataset=digits", "--model=lenet", "--epochs=1", "--regimes=fixed_lr,constant_ratio",
+          "--batch_sizes=32,64", "--momenta=0.9", "--seeds=0,1", "--attacks=fgsm", "--eps=0.1", "--report_eps=0.1",
+          "--hessian_top_k=1", "--hessian_max_iter=5", f"--sweep_dir={sweep}"]
   outputs = _chief_and_two_workers(args)
   with open(os.path.join(sweep, "stacks.json"), encoding="utf-8") as f:
     formed = json.load(f)
   trained = [line.split(":")[0] for out, _ in outputs[1:] for line in out.splitlines() if line.startswith("stack ")]
   assert len(formed) == 2 and sorted(trained) == sorted(f"stack {name}" for name in formed)  # each stack once
-  assert sweep_keys(sweep) == sorted(f"{r}-b32-m0.9-s{s}" for r in ("fixed_lr", "constant_ratio") for s in (0, 1))
-  assert all(line["status"] == "ok" and line["stack"]["size"] == 2 for line in sweep_lines(sweep))
+  assert sweep_keys(sweep) == sorted(f"{r}-b{b}-m0.9-s{s}" for r in ("fixed_lr", "constant_ratio")
+                                     for b in (32, 64) for s in (0, 1))
+  assert all(line["status"] == "ok" and line["stack"]["size"] == 4 for line in sweep_lines(sweep))
   assert os.path.exists(os.path.join(sweep, "report", "report.md"))  # the chief wrote the report
 
 
