@@ -57,7 +57,7 @@ def attack_config(hparams, attack, eps):
   return RobustnessConfig(**dict(study, attacks=(attack,), norms=("inf",), eps=(eps,), deep_check=False)).validate()
 
 
-def attack_all(sweep_dir, trials, attack, eps, work_dir):
+def attack_all(sweep_dir, trials, attack, eps, work_dir, data_dir=None):
   """Attacks every trial not yet done in work_dir; {trial_id: seconds}."""
   from tfrobust import data, distribute, evaluators
   from tfrobust.experiment import outputs
@@ -71,7 +71,7 @@ def attack_all(sweep_dir, trials, attack, eps, work_dir):
     trial_dir = names.trial_dir(sweep_dir, line["trial_id"])
     hparams = run_records.read_hparams(trial_dir)
     if dataset is None:
-      dataset, strategy = data.load_dataset(hparams["dataset"], None), distribute.make_strategy()
+      dataset, strategy = data.load_dataset(hparams["dataset"], data_dir), distribute.make_strategy()
     model, step = restore(trial_dir, dataset, strategy, hparams)
     t0 = time.perf_counter()
     evaluation = evaluators.get("robustness").evaluate(model, dataset, attack_config(hparams, attack, eps),
@@ -91,7 +91,6 @@ def _subset_copy(sweep_dir, trials, seeds, target, new_attack=None):
   """A fixed-seed sweep of `trials` alone in `target` (their lines and examples.npz); with new_attack=(work_dir,
   attack), each trial also carries that attack's result and per-example outcomes, which the report then prefers
   (records.trial.ATTACK_PREFERENCE) -- when it ranks above the study's attack."""
-  import numpy as np
   sweep = dict(sweep_records.read_sweep(sweep_dir))
   sweep.pop("sequential", None)
   sweep["seeds"] = sorted(seeds)
@@ -140,21 +139,21 @@ def compare(sweep_dir, trials, attack, eps, work_dir, *, components=True):
   """Per network: both attacks' robust accuracies at eps and the examples each alone fools; per adversarial
   component: the point estimates on these networks under each attack, beside the study's own interval."""
   import tempfile
-  from tfrobust.records.trial import adv_accuracy, choose_adv, parse_trial
+  from tfrobust.records.trial import adv_accuracy, choose_adv, parse_trial, same_eps
   networks = []
   for line in trials:
     trial = parse_trial(line)
     study_choice = choose_adv([trial], eps)
+    study_acc = adv_accuracy(trial, study_choice)
     new = io.read_json(os.path.join(work_dir, line["trial_id"], SECONDS_FILE))["robustness"]["accuracy"]
-    new_acc = [r["accuracy"] for r in new if r["attack"] == attack and abs(r["eps"] - eps) < 1e-9][0]
+    new_acc = [r["accuracy"] for r in new if r["attack"] == attack and same_eps(r["eps"], eps)][0]
     old_ex = run_records.read_examples(names.trial_dir(sweep_dir, line["trial_id"]))
     new_ex = run_records.read_examples(os.path.join(work_dir, line["trial_id"]))
     old_c, new_c = old_ex.curves[(study_choice.attack, "inf")], new_ex.curves[(attack, "inf")]
-    old_ok = old_c.correct[[abs(e - eps) < 1e-9 for e in old_c.eps].index(True)]
-    new_ok = new_c.correct[[abs(e - eps) < 1e-9 for e in new_c.eps].index(True)]
+    old_ok = old_c.correct[[same_eps(e, eps) for e in old_c.eps].index(True)]
+    new_ok = new_c.correct[[same_eps(e, eps) for e in new_c.eps].index(True)]
     networks.append({"trial_id": line["trial_id"], "study_attack": study_choice.attack,
-                     "study_accuracy": adv_accuracy(trial, study_choice), "new_accuracy": new_acc,
-                     "shift_points": 100 * (new_acc - adv_accuracy(trial, study_choice)),
+                     "study_accuracy": study_acc, "new_accuracy": new_acc, "shift_points": 100 * (new_acc - study_acc),
                      "fooled_only_by_new": int(np.sum(old_ok & ~new_ok)),
                      "fooled_only_by_study": int(np.sum(new_ok & ~old_ok))})
   shifts = [n["shift_points"] for n in networks]
@@ -177,8 +176,7 @@ def compare(sweep_dir, trials, attack, eps, work_dir, *, components=True):
   from tfrobust.report import claims
   components = []
   for key in sorted(before):
-    c = committed.get(key, {})
-    kind = next(comp.kind for comp in claims.COMPONENTS if (comp.claim, comp.name) == key)
+    c, kind = committed.get(key, {}), before[key]["rule"]
     parts = []
     for i, (a, b) in enumerate(zip(_judged(before[key]), _judged(after[key]))):
       k = _judged(c)[i] if i < len(_judged(c)) else {}
@@ -200,26 +198,27 @@ def _fmt(x, digits=2):
 
 
 def render(result):
+  from tfrobust.report.render import md_table
   out = [f"{result['attack']} against the study's attack at eps {result['eps']:g}, seeds "
          f"{','.join(map(str, result['seeds']))}, {len(result['networks'])} networks ({result['cpu']}):",
-         "| network | study attack | study | new | shift (points) | fooled only by new | only by study |",
-         "|---|---|---|---|---|---|---|"]
-  for n in result["networks"]:
-    out.append(f"| {n['trial_id']} | {n['study_attack']} | {n['study_accuracy']:.3f} | {n['new_accuracy']:.3f} | "
-               f"{n['shift_points']:+.1f} | {n['fooled_only_by_new']} | {n['fooled_only_by_study']} |")
+         md_table(["network", "study attack", "study", "new", "shift (points)", "fooled only by new",
+                   "only by study"],
+                  [[n["trial_id"], n["study_attack"], f"{n['study_accuracy']:.3f}", f"{n['new_accuracy']:.3f}",
+                    f"{n['shift_points']:+.1f}", n["fooled_only_by_new"], n["fooled_only_by_study"]]
+                   for n in result["networks"]])]
   s = result["shift_points"]
   out.append(f"shift in points: mean {s['mean']:+.2f}, range [{s['min']:+.1f}, {s['max']:+.1f}]")
   if not result["components"]:
     return "\n".join(out)
-  out += ["",
-          "| component: judged part | committed verdict [95% CI] | estimate, study attack | new attack | change | "
-          "verdict, CI moved by the change |", "|---|---|---|---|---|---|"]
+  rows = []
   for c in result["components"]:
     for p in c["parts"]:
       ci = p["committed_ci"]
       committed = f"{p['committed_verdict']} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "-"
-      out.append(f"| {c['component']}: {p['part']} | {committed} | {_fmt(p['estimate_study_attack'])} | "
-                 f"{_fmt(p['estimate_new_attack'])} | {_fmt(p['change'])} | {p['moved_verdict']} |")
+      rows.append([f"{c['component']}: {p['part']}", committed, _fmt(p["estimate_study_attack"]),
+                   _fmt(p["estimate_new_attack"]), _fmt(p["change"]), p["moved_verdict"]])
+  out += ["", md_table(["component: judged part", "committed verdict [95% CI]", "estimate, study attack",
+                        "new attack", "change", "verdict, CI moved by the change"], rows)]
   out.append("component verdicts, committed -> with every interval moved: " + "; ".join(
       f"{c['component']} {c['committed_verdict']} -> {c['moved_verdict']}" for c in result["components"]))
   return "\n".join(out)
@@ -238,6 +237,7 @@ def main():
   parser.add_argument("--cells", default="", help="only these cells (trial ids without the seed, comma-separated, "
                       "e.g. constant_ratio-b256-m0.9); the components are then not compared")
   parser.add_argument("--attack", default="autoattack")
+  parser.add_argument("--data_dir", default=None, help="the study's --data_dir (tfds datasets; runs do not record it)")
   parser.add_argument("--work_dir", default=None, help="per-trial attack results (default: SWEEP_DIR/attack_change)")
   parser.add_argument("--output", default=None, help="JSON written here as well as printed")
   args = parser.parse_args()
@@ -254,7 +254,7 @@ def main():
   from tfrobust import onednn  # as the study chose for its model, before TensorFlow loads
   onednn.configure(trials[0]["hparams"]["model"])
   start = time.perf_counter()
-  seconds = attack_all(args.sweep_dir, trials, args.attack, eps, work_dir)
+  seconds = attack_all(args.sweep_dir, trials, args.attack, eps, work_dir, args.data_dir)
   result = dict(compare(args.sweep_dir, trials, args.attack, eps, work_dir, components=not cells),
                 attack_seconds=seconds,
                 wall_s=time.perf_counter() - start, cpu=cpu_model(),

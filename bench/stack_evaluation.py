@@ -111,11 +111,11 @@ def main():
           rates[k].append(_rate(call, images, calls))
       alone = statistics.median(rates[1])
       for k in stacks:
+        rate = statistics.median(rates[k])
         rows.append({"model": name, "dataset": dataset, "work": kind, "batch": batch, "stack": k,
-                     "images_per_s": statistics.median(rates[k]), "speedup": statistics.median(rates[k]) / alone,
-                     "rounds": rates[k]})
-        print(f"{name:6s} {kind:6s} batch {batch:4d} K={k:3d}: {statistics.median(rates[k]):10.0f} img/s "
-              f"({statistics.median(rates[k]) / alone:.2f}x one network)", flush=True)
+                     "images_per_s": rate, "speedup": rate / alone, "rounds": rates[k]})
+        print(f"{name:6s} {kind:6s} batch {batch:4d} K={k:3d}: {rate:10.0f} img/s ({rate / alone:.2f}x one network)",
+              flush=True)
   result = {"rows": rows, "onednn": ONEDNN, "cpu": cpu_model(),
             "cpu_count": os.cpu_count(), "tensorflow": tf.__version__}
   if args.output:

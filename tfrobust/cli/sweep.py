@@ -66,7 +66,7 @@ def run_looks(plan, grid, experiment, **kw):
   decided is undecided. The chief (or the only process) judges and records each look's decision (records.sweep.record_look);
   a distributed worker takes the decisions from there, and skips the looks already decided when it (re)starts."""
   from tfrobust.study import runner, tuner  # pylint: disable=import-outside-toplevel
-  worker = tuner.is_distributed() and not tuner.is_oracle()
+  worker = tuner.is_worker()
   outcome = None
   for look, seeds in enumerate(plan.looks, 1):
     decision = sweep_records.read_looks(FLAGS.sweep_dir).get(str(look))

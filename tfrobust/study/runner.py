@@ -124,8 +124,7 @@ class Study:
     """The study's stacks (study/stacks.py; None with --stack_size=1): formed by the only process or the chief
     once sweep.json is claimed; a distributed worker reads them at its first point, served after they were formed."""
     if self._stacks is None and self.grid.stack_size != 1:
-      worker = tuner_lib.is_distributed() and not tuner_lib.is_oracle()
-      self._stacks = stacks_lib.Stacks(self, self.grid.stack_size, form_new=not worker)
+      self._stacks = stacks_lib.Stacks(self, self.grid.stack_size, form_new=not tuner_lib.is_worker())
     return self._stacks
 
   def _train_stack(self, point):
@@ -221,11 +220,10 @@ def run_study(grid, experiment, sweep_dir, *, strategy=None, dataset=None, repor
     left = len(study.missing())
     print(f"study: {study.total} points, {study.total - left} already done, {left} to run -> {sweep_dir}",
           flush=True)
-  worker = tuner_lib.is_distributed() and not tuner_lib.is_oracle()
-  stacks = None if worker else study.stacks  # formed before any point is served
+  stacks = None if tuner_lib.is_worker() else study.stacks  # formed before any point is served
   tuner = tuner_lib.StudyTuner(study, waits=stacks.waits if stacks is not None else None)
   tuner.search(verbose=0)
-  if tuner_lib.is_distributed() and not tuner_lib.is_oracle():
+  if tuner_lib.is_worker():
     return  # the chief reports; a worker is done when the oracle has nothing left for it
   study.refresh()  # the points other workers finished
   missing = study.missing()

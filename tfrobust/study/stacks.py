@@ -116,8 +116,7 @@ class Stacks:
     begun = {p.key for p in study.grid.points() if os.path.exists(
         os.path.join(names.trial_dir(study.sweep_dir, p.key), names.CHECKPOINTS_DIR, "checkpoint"))}
     size = self._auto_size if self.stack_size == AUTO_STACK else self.stack_size
-    self.members = form(study.grid.points(), size, recorded,
-                        done=set(study.done) | begun)
+    self.members = form(study.grid.points(), size, recorded, done=set(study.done) | begun)
     if self.members != recorded:
       io.write_json(path, self.members)
 

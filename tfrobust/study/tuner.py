@@ -68,10 +68,10 @@ class GridOracle(keras_tuner.Oracle):
   def populate_space(self, trial_id):
     status = keras_tuner.engine.trial.TrialStatus
     space = self.get_space().space
-    running = [point_of(t.hyperparameters.values).key for t in self.ongoing_trials.values()]
+    running = [point_of(t.hyperparameters.values).key for t in self.ongoing_trials.values()] if self.waits else ()
     for values in itertools.product(*[hp.values for hp in space]):
       candidate = {hp.name: v for hp, v in zip(space, values)}
-      if not self._duplicate(candidate) and not (self.waits and self.waits(point_of(candidate).key, running)):
+      if not self._duplicate(candidate) and not (running and self.waits(point_of(candidate).key, running)):
         return {"status": status.RUNNING, "values": candidate}
     if self.ongoing_trials:
       return {"status": status.IDLE, "values": None}
@@ -93,6 +93,11 @@ def is_oracle():
   """Whether this process is keras-tuner's chief, the oracle that hands out trials (it trains none itself).
   Not tf.distribute's chief (tfrobust.distribute.is_chief: the worker that writes a run's files)."""
   return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
+def is_worker():
+  """Whether this process is a distributed study's worker (it trains the points the chief hands it)."""
+  return is_distributed() and not is_oracle()
 
 
 def serve(oracle):
