@@ -51,10 +51,8 @@ def restore(trial_dir, dataset, strategy, hparams):
 
 def attack_config(hparams, attack, eps):
   from tfrobust.evaluators.robustness.config import RobustnessConfig
-  known = {f.name for f in dataclasses.fields(RobustnessConfig)}
-  study = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams["evaluators"]["robustness"].items()
-           if k in known}
-  return RobustnessConfig(**dict(study, attacks=(attack,), norms=("inf",), eps=(eps,), deep_check=False)).validate()
+  study = RobustnessConfig.from_hparams(hparams["evaluators"]["robustness"])
+  return dataclasses.replace(study, attacks=(attack,), norms=("inf",), eps=(eps,), deep_check=False).validate()
 
 
 def attack_all(sweep_dir, trials, attack, eps, work_dir, data_dir=None):

@@ -2,6 +2,8 @@
 (ε grids out of order or repeated, budgets ≤ 0), the flags make the config, the default grids and PGD step, and
 settings that enter hparams only where an attack uses them."""
 
+import json
+
 import pytest
 from absl import flags
 
@@ -84,6 +86,15 @@ def test_new_settings_enter_hparams_only_where_used():
   full = RobustnessConfig(attacks=("autoattack",)).hparams()
   assert set(full) == set(RobustnessConfig(attacks=("pgd",), deep_check=True).hparams())
   assert set(full) - old_keys == {"apgd_steps", "apgd_restarts", "square_queries"}
+
+
+def test_a_recorded_config_reads_back_as_the_config():
+  """hparams.json's robustness settings give back the config that wrote them (a network attacked again later),
+  whatever a section adds (`examples`)."""
+  for config in (RobustnessConfig(attacks=("fgsm", "pgd"), eps=(0.02, 0.1), pgd_steps=20, pgd_restarts=5),
+                 RobustnessConfig(attacks=("autoattack",), norms=("inf", "2"), eps_l2=(0.5,), apgd_steps=50)):
+    recorded = json.loads(json.dumps(dict(config.hparams(), examples=500)))
+    assert RobustnessConfig.from_hparams(recorded) == config
 
 
 def test_the_strongest_attack_asked_for():

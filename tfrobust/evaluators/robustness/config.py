@@ -174,6 +174,14 @@ class RobustnessConfig:
         del d[key]
     return d
 
+  @classmethod
+  def from_hparams(cls, recorded):
+    """The config a run recorded (`hparams()` as hparams.json holds it), to attack its network again: lists back to
+    tuples, the settings hparams() leaves out (those of attacks not asked for) at their defaults, keys that are no
+    setting (a section's `examples`) ignored."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known})
+
   def strongest(self):
     """The attack whose curve stands for the strongest of those asked for (STRENGTH_ORDER)."""
     return next(a for a in STRENGTH_ORDER if a in self.attacks)
