@@ -63,6 +63,35 @@ def test_a_point_of_the_next_look_is_run_by_a_study_of_the_seeds_served_now():
   assert tuple(tuner.study.grid.seeds) == (0, 1, 2, 3)
 
 
+def test_a_worker_waits_before_asking_again_only_after_an_idle_answer(monkeypatch):
+  """A worker that has just run a trial asks for the next at once (it used to wait half a second before every
+  trial); one whose last request got nothing to do waits before asking again (no busy polling of the chief)."""
+  import keras_tuner  # pylint: disable=import-outside-toplevel
+  from tfrobust.study import tuner as tuner_lib  # pylint: disable=import-outside-toplevel
+  from tfrobust.study.grid import Grid  # pylint: disable=import-outside-toplevel
+
+  class FakeStudy:
+    grid = Grid(("fixed_lr",), (32,), (0.9,), (0,))
+
+    def run_point(self, point, tuner_trial_id=None):
+      return {"metrics": {"test/accuracy": 0.5}}
+
+  sleeps = []
+  monkeypatch.setattr(tuner_lib.time, "sleep", sleeps.append)
+  monkeypatch.setattr(tuner_lib, "is_distributed", lambda: True)
+  tuner = tuner_lib.StudyTuner.__new__(tuner_lib.StudyTuner)  # no oracle server, no directory
+  tuner.study = FakeStudy()
+  tuner.oracle = tuner_lib.make_oracle(FakeStudy.grid)
+  trial = keras_tuner.engine.trial.Trial(tuner.oracle.get_space(), trial_id="0")
+  trial.hyperparameters.values = {"regime": "fixed_lr", "batch_size": 32, "momentum": 0.9, "seed": 0}
+  tuner.pre_create_trial()  # the first request
+  tuner.run_trial(trial)  # answered with a trial
+  tuner.pre_create_trial()
+  assert sleeps == []
+  tuner.pre_create_trial()  # the last request was answered IDLE: no run_trial in between
+  assert sleeps == [tuner_lib.WORKER_POLL_PAUSE_S]
+
+
 def _keras_tuner_env(tuner_id, port):
   return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
 

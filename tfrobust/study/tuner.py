@@ -14,8 +14,9 @@ keras-tuner 1.4.8 problems met here, and what this module does:
   start a worker again with the same KERASTUNER_TUNER_ID — the chief hands it the same trial, which resumes from
   its checkpoint (tests/study/test_tuner.py). Trials can be skipped or uneven (#596): after the search every
   process checks results.jsonl against the grid and runs (worker/local) or reports (chief) what is missing.
-- Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment so
-  that polling does not take the CPU from training (#990 is the 5-minute RPC timeout of such workers).
+- Idle workers poll the chief in a tight loop while the last trials run; `pre_create_trial` sleeps a moment after
+  an answer with nothing to do, so that polling does not take the CPU from training (#990 is the 5-minute RPC
+  timeout of such workers). A worker that has just finished a trial asks for the next at once.
 - The chief's server (`oracle_chief.start_server`) is left listening once its grid is done, and checks every
   20 s whether it may stop. A --seeds=auto study serves each look's grid on the same port in turn, so the chief
   serves through `serve` below, which stops its server when its look is done and checks every second; a worker
@@ -128,6 +129,8 @@ def served_seeds(oracle):
 class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
   """run_trial trains one grid point through the study's runner and returns its clean accuracy."""
 
+  _asked_since_trial = False  # whether this worker has asked the oracle for a trial since it last ran one
+
   def __init__(self, study, *, waits=None, **kwargs):
     self.study = study
     super().__init__(oracle=make_oracle(study.grid), directory=study.sweep_dir,
@@ -135,6 +138,7 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
     self.oracle.waits = waits
 
   def run_trial(self, trial, **unused_search_kwargs):  # search(verbose=...) reaches run_trial too
+    self._asked_since_trial = False
     point = point_of(trial.hyperparameters.values)
     if point.seed not in self.study.grid.seeds:
       # A worker that checked the chief's look and then asked for its first point as that look's server closed
@@ -164,5 +168,8 @@ class StudyTuner(keras_tuner.engine.base_tuner.BaseTuner):
     self.save()  # so that a sweep killed during its first trial reloads this oracle
 
   def pre_create_trial(self):
-    if is_distributed():
+    """Before each request for a trial (keras-tuner's search loop): a distributed worker whose last request got
+    nothing to do (IDLE: the last trials are running, or a stack's points are held back) waits a moment."""
+    if is_distributed() and self._asked_since_trial:
       time.sleep(WORKER_POLL_PAUSE_S)
+    self._asked_since_trial = True
