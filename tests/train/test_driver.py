@@ -153,6 +153,19 @@ def test_steps_budget_stops_mid_epoch_and_resumes_exactly(tmp_path):
       [{k: v for k, v in h.items() if k not in timing} for h in ref.history]  # the epochs before the kill kept
 
 
+def test_a_run_resumed_at_its_end_builds_no_training_input(tmp_path, monkeypatch):
+  """A network whose training is over (a stack's, handed to its trial at its last step) goes straight to evaluation:
+  no training stream is built (a tenth of a second each under a MirroredStrategy), and its history is kept."""
+  from tfrobust import data
+  done, _ = _fit_steps_budget(str(tmp_path))
+
+  def refuse(*args, **kwargs):
+    raise AssertionError("a training stream was built for a finished run")
+  monkeypatch.setattr(data, "training_stream", refuse)
+  again, _ = _fit_steps_budget(str(tmp_path))
+  assert again.resumed_from_step == again.steps == 12 and again.history == done.history
+
+
 def _fit_to_target(ckdir, target, *, epochs=4, kill_at_call=None):
   """MLP on digits at B = 64 (22 steps an epoch) under a loss target (nats) capped at `epochs`; a checkpoint after
   every step, one step per call; optionally killed when call `kill_at_call` starts."""
