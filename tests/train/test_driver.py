@@ -157,13 +157,16 @@ def test_a_run_resumed_at_its_end_builds_no_training_input(tmp_path, monkeypatch
   """A network whose training is over (a stack's, handed to its trial at its last step) goes straight to evaluation:
   no training stream is built (a tenth of a second each under a MirroredStrategy), and its history is kept."""
   from tfrobust import data
-  done, _ = _fit_steps_budget(str(tmp_path))
+  done, _ = _fit_steps_budget(str(tmp_path / "steps"))
+  reached, _, _ = _fit_to_target(str(tmp_path / "loss"), 100.0)  # a loss budget met at the first epoch's end
 
   def refuse(*args, **kwargs):
     raise AssertionError("a training stream was built for a finished run")
   monkeypatch.setattr(data, "training_stream", refuse)
-  again, _ = _fit_steps_budget(str(tmp_path))
+  again, _ = _fit_steps_budget(str(tmp_path / "steps"))
   assert again.resumed_from_step == again.steps == 12 and again.history == done.history
+  again, _, _ = _fit_to_target(str(tmp_path / "loss"), 100.0)  # stopped before its last step: over all the same
+  assert again.resumed_from_step == again.steps == reached.steps == 1437 // 64 and again.reached_target
 
 
 def _fit_to_target(ckdir, target, *, epochs=4, kill_at_call=None):

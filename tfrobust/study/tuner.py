@@ -39,7 +39,8 @@ from tfrobust.records import names
 from tfrobust.study.grid import GridPoint
 
 OBJECTIVE = "test_accuracy"  # keras-tuner's name for result.json's metrics["test/accuracy"]
-# How long a distributed worker waits before asking the oracle for its next trial (#990: no busy polling).
+# How long a distributed worker waits before asking the oracle again after an answer with nothing to do (#990: no
+# busy polling).
 WORKER_POLL_PAUSE_S = 0.5
 # How often a chief checks whether its look is done, and a worker whether the oracle serves its look yet.
 LOOK_POLL_S = 1.0
