@@ -3,11 +3,14 @@ network's attacks, one network's top Hessian eigenvalue) timed in one process al
 the same work at the same moment, side by side in one run.
 
 If one process kept the cores busy with arithmetic, two would take twice as long (a gain of 1.0×); if it left half
-the CPU idle, two would take as long as one (2.0×). The gain bounds what any scheme that fills idle cores (stacking
-more networks into one step, or running trials side by side) can win over today's process on this machine.
+the CPU idle, two would take as long as one (2.0×). The gain says about how much a scheme that fills idle cores
+(stacking more networks into one step, or running trials side by side) can win over one study process on this
+machine; identical work is paired, where two real trials would overlap different phases.
 
-Each process builds its work, runs it once untimed (tracing), waits at a barrier with the others, then times
---repeats runs; the figure is the slowest process's median. oneDNN is chosen per model as studies choose it
+Two processes each build the work and run it once untimed (tracing); then --repeats rounds, each phase starting at
+a barrier: the first process alone, the second alone, both at once. Reported: the median of the lone runs, and the
+median over rounds of the slower process's time when both ran (interleaved, so that a machine whose speed drifts
+hits both alike). oneDNN is chosen per model as studies choose it
 (tfrobust.onednn). The attack and Hessian settings are the committed study's (flags/digits_study.cfg,
 flags/mnist5k_study.cfg), on a network trained 3 epochs (an untrained one is fooled at once, which is less work).
 
@@ -19,6 +22,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue as queue_lib
 import statistics
 import sys
 import time
@@ -32,6 +36,7 @@ ATTACKS = {"digits": dict(eps=(0.02, 0.05, 0.1, 0.2, 0.3), eval_examples=None),
            "mnist5k": dict(eps=(0.02, 0.05, 0.1, 0.2), eval_examples=500)}
 HESSIAN_EXAMPLES = {"digits": None, "mnist5k": 1000}
 TRAIN_IMAGES = 40_000  # per timed run, over all networks of the stack
+BARRIER_S = 600  # a child that waits longer at a barrier gives up: the other has died
 
 
 def _work(name, dataset, work, stack):
@@ -47,6 +52,7 @@ def _work(name, dataset, work, stack):
     runner = stack_throughput.Stack(name, ds, batch, stack) if stack > 1 else stack_throughput.Alone(name, ds, batch)
     calls = max(1, round(TRAIN_IMAGES / (stack_throughput.STEPS_PER_CALL * batch * stack)))
     return lambda: runner.run(calls)
+  tf.keras.utils.set_random_seed(0)  # the same network in every process: an attack's work depends on it
   model = models.build_model(name, ds.input_shape, ds.num_classes, seed=0)
   model.compile(optimizer=tf.keras.optimizers.SGD(0.05),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -65,36 +71,56 @@ def _work(name, dataset, work, stack):
   raise ValueError(f"unknown work {work!r}: train<B>, attack or hessian")
 
 
-def _child(name, dataset, work, stack, repeats, barrier, queue):
+PHASES = ("first alone", "second alone", "both")  # one round: each process alone, then both at the same moment
+
+
+def _child(index, name, dataset, work, stack, repeats, barrier, queue):
+  """Process `index` (0 or 1): builds its work, traces it, then runs its part of every round, each phase starting
+  at a barrier with the other process (which waits at the next barrier when the phase is not its own)."""
   from tfrobust import onednn  # pylint: disable=import-outside-toplevel
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   onednn.configure(name)  # before TensorFlow loads, as a study would for this model
   fn = _work(name, dataset, work, stack)
   fn()  # tracing
-  barrier.wait()
-  times, cpu = [], []
+  runs = []
   for _ in range(repeats):
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    times.append(time.perf_counter() - t0)
-    cpu.append(time.process_time() - c0)
-  queue.put({"wall_s": statistics.median(times), "cores_busy": sum(cpu) / sum(times)})
+    for phase, mine in zip(PHASES, (index == 0, index == 1, True)):
+      barrier.wait(BARRIER_S)
+      if mine:
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        runs.append({"phase": phase, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0})
+  barrier.wait(BARRIER_S)
+  queue.put((index, runs))
 
 
-def measure_processes(name, dataset, work, stack, repeats, processes):
-  """[one dict per process]: the median wall time of the work and the cores its process kept busy."""
+def measure(name, dataset, work, stack, repeats):
+  """Two processes, `repeats` interleaved rounds (each alone, then both): the median wall time of one process
+  alone and the cores it kept busy, and the median over rounds of the slower process's time when both ran."""
   ctx = mp.get_context("spawn")
-  barrier, queue = ctx.Barrier(processes), ctx.Queue()
-  children = [ctx.Process(target=_child, args=(name, dataset, work, stack, repeats, barrier, queue))
-              for _ in range(processes)]
+  barrier, queue = ctx.Barrier(2), ctx.Queue()
+  children = [ctx.Process(target=_child, args=(i, name, dataset, work, stack, repeats, barrier, queue))
+              for i in range(2)]
   for c in children:
     c.start()
-  out = [queue.get() for _ in children]
+  runs = {}
+  while len(runs) < len(children):
+    try:
+      index, out = queue.get(timeout=1)
+      runs[index] = out
+    except queue_lib.Empty:
+      if any(c.exitcode for c in children):  # a child died: the other would wait at the barrier for nothing
+        for c in children:
+          c.kill()
+        sys.exit(f"error: {name}:{dataset} {work} failed in a child process")
   for c in children:
     c.join()
-    if c.exitcode:
-      sys.exit(f"error: {name}:{dataset} {work} failed in a child process (exit {c.exitcode})")
-  return out
+  alone = [r for out in runs.values() for r in out if r["phase"] != "both"]
+  both = [[r["wall_s"] for r in out if r["phase"] == "both"] for out in runs.values()]
+  return {"one_s": statistics.median(r["wall_s"] for r in alone),
+          "one_cores_busy": sum(r["cpu_s"] for r in alone) / sum(r["wall_s"] for r in alone),
+          "two_s": statistics.median(max(pair) for pair in zip(*both)),
+          "rounds": runs}
 
 
 def main():
@@ -112,15 +138,11 @@ def main():
     name, dataset = pair.split(":")
     for work in args.works.split(","):
       stack = args.stack if work.startswith("train") else 1
-      one = measure_processes(name, dataset, work, stack, args.repeats, 1)[0]
-      two = measure_processes(name, dataset, work, stack, args.repeats, 2)
-      slowest = max(r["wall_s"] for r in two)
-      row = {"model": name, "dataset": dataset, "work": work, "stack": stack, "one_s": one["wall_s"],
-             "one_cores_busy": one["cores_busy"], "two_s": slowest,
-             "two_cores_busy": sum(r["cores_busy"] for r in two), "gain": 2 * one["wall_s"] / slowest}
+      m = measure(name, dataset, work, stack, args.repeats)
+      row = {"model": name, "dataset": dataset, "work": work, "stack": stack, **m, "gain": 2 * m["one_s"] / m["two_s"]}
       rows.append(row)
       print(f"{name:6s} {dataset:8s} {work:9s} K={stack:2d}: one process {row['one_s']:.2f} s "
-            f"({row['one_cores_busy']:.2f} cores busy), two at once {slowest:.2f} s: gain {row['gain']:.2f}x",
+            f"({row['one_cores_busy']:.2f} cores busy), two at once {row['two_s']:.2f} s: gain {row['gain']:.2f}x",
             flush=True)
   result = {"rows": rows, "cpu": cpu_model(), "cpus": os.cpu_count(), "repeats": args.repeats}
   print(f"({result['cpu']}, {result['cpus']} CPUs)")
