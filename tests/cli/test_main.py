@@ -61,6 +61,12 @@ def test_tensorboard_has_scalars_and_hparams(default_run):
   for tag in ("train/loss", "train/accuracy", "test/loss", "test/accuracy", "train/learning_rate",
               "train/grad_norm", "train/images_per_s", "_hparams_/session_start_info"):
     assert tag in tags, tag
+  import numpy as np
+  import tensorflow as tf
+  history = json.load(open(os.path.join(out, "result.json")))["history"]
+  for tag in ("train/loss", "test/accuracy", "train/learning_rate"):  # each epoch's value, at the epoch's number
+    got = {e.step: tf.make_ndarray(e.tensor_proto) for e in acc.Tensors(tag)}
+    assert got == {h["epoch"]: np.float32(h[tag]) for h in history}, tag
 
 
 def test_export_reproduces_test_accuracy_exactly(default_run):

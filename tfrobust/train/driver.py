@@ -12,6 +12,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 from absl import logging
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.scalar import summary_v2 as scalar_summary
 
 from tfrobust import data as data_lib
 from tfrobust import io
@@ -224,7 +226,8 @@ def epoch_record(sums, *, epoch, lr, train_s, wall_s, epoch_steps, steps):
 
 
 def report_epoch(record, epochs, writer, progress):
-  """The epoch as one printed line and as TensorBoard scalars (every key but the counters)."""
+  """The epoch as one printed line and as TensorBoard scalars (every key but the counters), written as one summary
+  of the values tf.summary.scalar would write one by one: eagerly, each call cost ~0.3 ms, 5% of the digits study."""
   if progress:
     test = (f" | test loss {record['test/loss']:.4f} acc {record['test/accuracy']:.4f}"
             if "test/loss" in record else "")
@@ -233,8 +236,10 @@ def report_epoch(record, epochs, writer, progress):
     print(f"epoch {record['epoch']}/{epochs}: loss {record['train/loss']:.4f} acc {record['train/accuracy']:.4f}"
           f"{test} | lr {record['train/learning_rate']:.4g} | {record['train/images_per_s']:,.0f} img/s", flush=True)
   if writer is not None:
+    summary = summary_pb2.Summary()
+    for key, value in record.items():
+      if key not in ("epoch", "steps", "epoch_steps"):
+        summary.value.extend(scalar_summary.scalar_pb(key, value).value)
     with writer.as_default(step=record["epoch"]):
-      for key, value in record.items():
-        if key not in ("epoch", "steps", "epoch_steps"):
-          tf.summary.scalar(key, value)
+      tf.summary.experimental.write_raw_pb(summary.SerializeToString())
     writer.flush()
