@@ -10,9 +10,9 @@ machine; identical work is paired, where two real trials would overlap different
 Two processes each build the work and run it once untimed (tracing); then --repeats rounds, each phase starting at
 a barrier: the first process alone, the second alone, both at once. Reported: the median of the lone runs, and the
 median over rounds of the slower process's time when both ran (interleaved, so that a machine whose speed drifts
-hits both alike). oneDNN is chosen per model as studies choose it
-(tfrobust.onednn). The attack and Hessian settings are the committed study's (flags/digits_study.cfg,
-flags/mnist5k_study.cfg), on a network trained 3 epochs (an untrained one is fooled at once, which is less work).
+hits both alike). oneDNN is chosen per model as studies choose it (tfrobust.onednn). The attack and Hessian
+settings are read from the committed study's flag file (flags/digits_study.cfg, flags/mnist5k_study.cfg), as the
+sweep reads it, and run on a network trained 3 epochs (an untrained one is fooled at once, which is less work).
 
   python bench/cpu_headroom.py [--models=mlp:digits,lenet:mnist5k] [--works=train16,train256,attack,hessian]
       [--stack=12] [--output=bench/results/cpu_headroom.json]
@@ -31,10 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-# The studies' attack and Hessian settings (their flag files), per dataset.
-ATTACKS = {"digits": dict(eps=(0.02, 0.05, 0.1, 0.2, 0.3), eval_examples=None),
-           "mnist5k": dict(eps=(0.02, 0.05, 0.1, 0.2), eval_examples=500)}
-HESSIAN_EXAMPLES = {"digits": None, "mnist5k": 1000}
+STUDIES = {"digits": "flags/digits_study.cfg", "mnist5k": "flags/mnist5k_study.cfg"}  # whose evaluators are timed
 TRAIN_IMAGES = 40_000  # per timed run, over all networks of the stack
 BARRIER_S = 600  # a child that waits longer at a barrier gives up: the other has died
 
@@ -57,18 +54,29 @@ def _work(name, dataset, work, stack):
   model.compile(optimizer=tf.keras.optimizers.SGD(0.05),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   model.fit(ds.x_train, ds.y_train, batch_size=64, epochs=3, verbose=0)
+  evaluators = _study_evaluators(dataset)
   if work == "attack":
-    from tfrobust.evaluators.robustness.config import RobustnessConfig  # pylint: disable=import-outside-toplevel
     from tfrobust.evaluators.robustness.evaluate import measure  # pylint: disable=import-outside-toplevel
-    settings = ATTACKS[dataset]
-    config = RobustnessConfig(attacks=("fgsm", "pgd"), norms=("inf",), eps=settings["eps"], pgd_steps=20,
-                              pgd_restarts=5, dataset=dataset)
-    n = settings["eval_examples"] or len(ds.x_test)
+    config = evaluators["robustness"]
+    n = config.eval_examples or len(ds.x_test)
     return lambda: measure(model, ds.x_test[:n], ds.y_test[:n], config, progress=False)
   if work == "hessian":
     from tfrobust.evaluators.hessian.evaluate import top_eigenvalues  # pylint: disable=import-outside-toplevel
-    return lambda: top_eigenvalues(model, ds, 1, examples=HESSIAN_EXAMPLES[dataset])
+    h = evaluators["hessian"]
+    return lambda: top_eigenvalues(model, ds, h.top_k, examples=h.examples, subset_seed=h.subset_seed,
+                                   method=h.method, max_iter=h.max_iter, tol=h.tol, batch_size=h.batch_size)
   raise ValueError(f"unknown work {work!r}: train<B>, attack or hessian")
+
+
+def _study_evaluators(dataset):
+  """{evaluator name: config} of the committed study on `dataset`, read from its flag file as the sweep reads it."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from tfrobust.cli import flags as cli_flags  # pylint: disable=import-outside-toplevel
+  from tfrobust.cli.flags import study as study_flags  # pylint: disable=import-outside-toplevel
+  cli_flags.define_flags()
+  study_flags.define_flags()
+  flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, STUDIES[dataset])}"])
+  return cli_flags.experiment_from_flags(flags.FLAGS).validate().evaluators
 
 
 PHASES = ("first alone", "second alone", "both")  # one round: each process alone, then both at the same moment
