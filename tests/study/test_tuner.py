@@ -34,30 +34,41 @@ def test_kill_9_mid_trial_then_rerun_has_every_point_once(tmp_path):
   assert sweep_keys(sweep) == sorted(f"fixed_lr-b{b}-m0.9-s0" for b in (16, 24, 32))
 
 
+class _FakeStudy:
+  """What StudyTuner.run_trial asks of a study: its grid, run_point (recorded in `ran`) and with_seeds."""
+
+  def __init__(self, seeds):
+    from tfrobust.study.grid import Grid  # pylint: disable=import-outside-toplevel
+    self.grid, self.ran = Grid(("fixed_lr",), (32,), (0.9,), tuple(seeds)), []
+
+  def with_seeds(self, seeds):
+    return _FakeStudy(seeds)
+
+  def run_point(self, point, tuner_trial_id=None):
+    self.ran.append(point.key)
+    return {"metrics": {"test/accuracy": 0.5}}
+
+
+def _bare_tuner(study, served_seeds):
+  """A StudyTuner over `study` whose oracle serves `served_seeds` (no server, no directory: run_trial and
+  pre_create_trial alone), and a trial of the point with seed `served_seeds[-1]`."""
+  import keras_tuner  # pylint: disable=import-outside-toplevel
+  from tfrobust.study import tuner as tuner_lib  # pylint: disable=import-outside-toplevel
+  tuner = tuner_lib.StudyTuner.__new__(tuner_lib.StudyTuner)
+  tuner.study = study
+  tuner.oracle = tuner_lib.make_oracle(_FakeStudy(served_seeds).grid)
+  trial = keras_tuner.engine.trial.Trial(tuner.oracle.get_space(), trial_id="0")
+  trial.hyperparameters.values = {"regime": "fixed_lr", "batch_size": 32, "momentum": 0.9, "seed": served_seeds[-1]}
+  return tuner, trial
+
+
 def test_a_point_of_the_next_look_is_run_by_a_study_of_the_seeds_served_now():
   """A worker that checked the chief's look and asked for its first point as that look's server closed reaches the
   next look's oracle: the point is run over the seeds served now (a stack of the next look's points is formed over
   them), not by the study of the look the worker started."""
-  import keras_tuner  # pylint: disable=import-outside-toplevel
   from tfrobust.study import tuner as tuner_lib  # pylint: disable=import-outside-toplevel
-  from tfrobust.study.grid import Grid  # pylint: disable=import-outside-toplevel
-
-  class FakeStudy:
-    def __init__(self, seeds):
-      self.grid, self.ran = Grid(("fixed_lr",), (32,), (0.9,), tuple(seeds)), []
-
-    def with_seeds(self, seeds):
-      return FakeStudy(seeds)
-
-    def run_point(self, point, tuner_trial_id=None):
-      self.ran.append(point.key)
-      return {"metrics": {"test/accuracy": 0.5}}
-
-  tuner = tuner_lib.StudyTuner.__new__(tuner_lib.StudyTuner)  # no oracle server, no directory: run_trial alone
-  tuner.study = look_1 = FakeStudy(range(3))
-  tuner.oracle = tuner_lib.make_oracle(Grid(("fixed_lr",), (32,), (0.9,), tuple(range(4))))  # look 2 served
-  trial = keras_tuner.engine.trial.Trial(tuner.oracle.get_space(), trial_id="0")
-  trial.hyperparameters.values = {"regime": "fixed_lr", "batch_size": 32, "momentum": 0.9, "seed": 3}
+  look_1 = _FakeStudy(range(3))
+  tuner, trial = _bare_tuner(look_1, list(range(4)))  # look 2 served
   assert tuner.run_trial(trial) == {tuner_lib.OBJECTIVE: 0.5}
   assert look_1.ran == [] and tuner.study.ran == ["fixed_lr-b32-m0.9-s3"]
   assert tuple(tuner.study.grid.seeds) == (0, 1, 2, 3)
@@ -67,24 +78,11 @@ def test_a_worker_waits_before_asking_again_only_after_an_idle_answer(monkeypatc
   """A worker that has just run a trial asks for the next at once (half a second before every trial adds up over a
   study of small networks); one whose last request got nothing to do waits before asking again (no busy polling of
   the chief)."""
-  import keras_tuner  # pylint: disable=import-outside-toplevel
   from tfrobust.study import tuner as tuner_lib  # pylint: disable=import-outside-toplevel
-  from tfrobust.study.grid import Grid  # pylint: disable=import-outside-toplevel
-
-  class FakeStudy:
-    grid = Grid(("fixed_lr",), (32,), (0.9,), (0,))
-
-    def run_point(self, point, tuner_trial_id=None):
-      return {"metrics": {"test/accuracy": 0.5}}
-
   sleeps = []
   monkeypatch.setattr(tuner_lib, "time", type("Clock", (), {"sleep": staticmethod(sleeps.append)}))  # this module's
   monkeypatch.setattr(tuner_lib, "is_distributed", lambda: True)
-  tuner = tuner_lib.StudyTuner.__new__(tuner_lib.StudyTuner)  # no oracle server, no directory
-  tuner.study = FakeStudy()
-  tuner.oracle = tuner_lib.make_oracle(FakeStudy.grid)
-  trial = keras_tuner.engine.trial.Trial(tuner.oracle.get_space(), trial_id="0")
-  trial.hyperparameters.values = {"regime": "fixed_lr", "batch_size": 32, "momentum": 0.9, "seed": 0}
+  tuner, trial = _bare_tuner(_FakeStudy([0]), [0])
   tuner.pre_create_trial()  # the first request
   tuner.run_trial(trial)  # answered with a trial
   tuner.pre_create_trial()
